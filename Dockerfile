@@ -1,0 +1,14 @@
+# The qtenancy image: the emulator and, as later components land, the collector and the CLI.
+FROM python:3.11-slim
+WORKDIR /app
+COPY requirements.lock pyproject.toml README.md ./
+RUN pip install --no-cache-dir -r requirements.lock
+COPY emulator emulator
+COPY collector collector
+COPY slo slo
+COPY alerts alerts
+COPY dashboards dashboards
+COPY qtenancy qtenancy
+COPY scenarios scenarios
+RUN pip install --no-cache-dir --no-deps .
+ENTRYPOINT ["qtenancy"]

@@ -1,0 +1,1 @@
+"""Sloth-compatible Prometheus rules and Alertmanager configuration (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""OTLP receiver, durable Parquet store and provenance correlator (see DESIGN.md)."""

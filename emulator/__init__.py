@@ -1,0 +1,1 @@
+"""The instrumented multi-tenant quantum cloud emulator: virtual time, seeded, deterministic."""

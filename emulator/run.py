@@ -1,0 +1,185 @@
+"""One emulated run end to end: simulate, draw results, decide telemetry loss, build the tables."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from emulator.ground_truth import ground_truth
+from emulator.job_log import JobLog
+from emulator.results import measured_fidelity
+from emulator.scenario import Scenario, TelemetryLoss
+from emulator.simulation import Simulation
+from emulator.telemetry_loss import decide
+from qtenancy.semconv import STAGES, Outcome
+
+
+@dataclass
+class EmulationRun:
+    scenario: Scenario
+    seed: int
+    jobs: pl.DataFrame
+    calibrations: pl.DataFrame
+    ground_truth: dict
+    distributions_computed: int
+    executed_jobs: int
+    simulation_seconds: float
+    results_seconds: float
+
+    @property
+    def cache_hit_rate(self) -> float:
+        """Share of executed jobs whose distribution came from the cache rather than a new Aer run."""
+        return 1.0 - self.distributions_computed / self.executed_jobs if self.executed_jobs else 0.0
+
+
+def emulate(scenario: Scenario, seed: int, progress: Callable[[float], None] | None = None) -> EmulationRun:
+    t0 = time.perf_counter()
+    sim = Simulation(scenario, seed)
+    sim.run(progress)
+    t1 = time.perf_counter()
+    columns = {name: np.asarray(values) for name, values in sim.log.columns.items() if name not in _OBJECT_COLUMNS}
+    distributions = sim.distributions.distributions(
+        [(sim.compiled(c, b), sim.b.snapshots[b], bucket) for (c, b, bucket) in sim.distribution_keys]
+    )
+    fidelity = measured_fidelity(
+        columns["distribution"],
+        columns["crosstalk"],
+        columns["shots"],
+        columns["circuit"],
+        distributions,
+        [c.ideal_probabilities for c in sim.pool.circuits],
+        sim.result_rng,
+    )
+    lost, delay = decide(
+        [f for f in scenario.faults if isinstance(f, TelemetryLoss)],
+        columns["submitted"],
+        columns["tenant"],
+        columns["backend"],
+        {t.id: i for i, t in enumerate(scenario.tenants)},
+        sim.backend_index,
+        sim.telemetry_rng,
+    )
+    jobs = _jobs_frame(sim, sim.log, fidelity, lost, delay)
+    calibrations = _calibrations_frame(sim)
+    executed = int((columns["distribution"] >= 0).sum())
+    return EmulationRun(
+        scenario=scenario,
+        seed=seed,
+        jobs=jobs,
+        calibrations=calibrations,
+        ground_truth=ground_truth(scenario, seed, jobs, calibrations),
+        distributions_computed=len(distributions),
+        executed_jobs=executed,
+        simulation_seconds=t1 - t0,
+        results_seconds=time.perf_counter() - t1,
+    )
+
+
+_OBJECT_COLUMNS = {"provenance_id", "outcome", "reason", "detail"}
+
+
+def _timestamp(name: str, epoch_us: int) -> pl.Expr:
+    micros = (pl.col(name).fill_nan(None) * 1e6).round().cast(pl.Int64) + epoch_us
+    return pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
+
+
+def _named(column: str, names: list[str]) -> pl.Expr:
+    return pl.col(column).replace_strict(dict(enumerate(names)), default=None, return_dtype=pl.String)
+
+
+def _jobs_frame(sim: Simulation, log: JobLog, fidelity: np.ndarray, lost: np.ndarray, delay: np.ndarray) -> pl.DataFrame:
+    scenario = sim.scenario
+    tenants = scenario.tenants
+    backends = scenario.backends
+    circuits = sim.pool.circuits
+    epoch_us = int(scenario.start.timestamp() * 1_000_000)
+    raw = pl.DataFrame({name: values for name, values in log.columns.items()}, strict=False)
+    floors = [t.fidelity_floor for t in tenants]
+    executed = pl.col("distribution") >= 0
+    return (
+        raw.lazy()
+        .with_row_index("job_id")
+        .with_columns(
+            measured_fidelity=pl.Series(fidelity).fill_nan(None),
+            lost_mask=pl.Series(lost),
+            telemetry_delay_seconds=pl.Series(delay),
+            floor=pl.col("tenant").replace_strict(dict(enumerate(floors)), default=None, return_dtype=pl.Float64),
+        )
+        .with_columns(
+            usable=(pl.col("outcome") == Outcome.SUCCEEDED.value)
+            & (pl.col("measured_fidelity") >= pl.col("floor")).fill_null(False),
+            queue_wait_seconds=(pl.col("started") - pl.col("queued")).fill_nan(None),
+            exec_seconds=(pl.col("exec_end") - pl.col("started")).fill_nan(None),
+            billed_shots=pl.when(executed).then((pl.col("shots") * pl.col("billing_factor")).round().cast(pl.Int64)).otherwise(0),
+            telemetry_lost_stages=pl.concat_list(
+                [pl.when((pl.col("lost_mask") & (1 << i)) != 0).then(pl.lit(s.value)) for i, s in enumerate(STAGES)]
+            ).list.drop_nulls(),
+        )
+        .select(
+            "provenance_id",
+            "job_id",
+            tenant=_named("tenant", [t.id for t in tenants]),
+            namespace=_named("tenant", [t.namespace for t in tenants]),
+            priority=_named("tenant", [t.priority.value for t in tenants]),
+            workload=_named("workload", [s.spec.name for s in sim.slots]),
+            backend=_named("backend", [b.name for b in backends]),
+            control_group=_named("backend", [b.control_group for b in backends]),
+            circuit_hash=_named("circuit", [c.hash for c in circuits]),
+            circuit_family=_named("circuit", [c.family for c in circuits]),
+            qubits=pl.col("circuit").replace_strict(dict(enumerate(c.num_qubits for c in circuits)), return_dtype=pl.Int64),
+            shots=pl.col("shots").cast(pl.Int64),
+            submitted_at=_timestamp("submitted", epoch_us),
+            authorized_at=_timestamp("authorized", epoch_us),
+            queued_at=_timestamp("queued", epoch_us),
+            started_at=_timestamp("started", epoch_us),
+            exec_end_at=_timestamp("exec_end", epoch_us),
+            post_end_at=_timestamp("post_end", epoch_us),
+            finished_at=_timestamp("finished", epoch_us),
+            queue_wait_seconds="queue_wait_seconds",
+            exec_seconds="exec_seconds",
+            outcome=pl.col("outcome").cast(pl.String),
+            reason=pl.col("reason").cast(pl.String),
+            detail=pl.col("detail").cast(pl.String),
+            usable="usable",
+            measured_fidelity="measured_fidelity",
+            predicted_fidelity=pl.col("predicted_fidelity").fill_nan(None),
+            fidelity_floor_met="floor_met",
+            reserved="reserved",
+            reroutes="reroutes",
+            calibration_id=pl.when(pl.col("calibration_id") >= 0).then(pl.col("calibration_id")),
+            calibration_age_seconds=pl.col("calibration_age").fill_nan(None),
+            drift_bucket=pl.when(executed).then(pl.col("drift_bucket")),
+            crosstalk="crosstalk",
+            aggressor=_named("aggressor", [t.id for t in tenants]),
+            aggressor_share="aggressor_share",
+            activity="activity",
+            billed_seconds="billed_seconds",
+            billed_shots="billed_shots",
+            billing_factor="billing_factor",
+            telemetry_lost_stages="telemetry_lost_stages",
+            telemetry_delay_seconds="telemetry_delay_seconds",
+        )
+        .collect()
+    )
+
+
+def _calibrations_frame(sim: Simulation) -> pl.DataFrame:
+    scenario = sim.scenario
+    epoch_us = int(scenario.start.timestamp() * 1_000_000)
+    backends = scenario.backends
+    return (
+        pl.DataFrame(sim.log.calibrations, strict=False)
+        .lazy()
+        .with_columns(
+            backend=_named("backend", [b.name for b in backends]),
+            control_group=_named("backend", [b.control_group for b in backends]),
+            started_at=_timestamp("started", epoch_us),
+            ended_at=_timestamp("ended", epoch_us),
+        )
+        .drop("started", "ended")
+        .collect()
+    )

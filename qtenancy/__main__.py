@@ -1,0 +1,3 @@
+from qtenancy.cli import app
+
+app(prog_name="qtenancy")

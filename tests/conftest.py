@@ -1,0 +1,22 @@
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from emulator.run import EmulationRun, emulate
+from emulator.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+TEST_SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+
+
+@cache
+def run_of(path: Path, seed: int = 1, days: float | None = None) -> EmulationRun:
+    """Runs are deterministic, so tests share them instead of emulating the same week twice."""
+    return emulate(load_scenario(path).with_days(days), seed)
+
+
+@pytest.fixture(scope="session")
+def game_day() -> EmulationRun:
+    return run_of(SCENARIOS / "game-day.yaml")
