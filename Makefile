@@ -23,7 +23,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 bench: setup
-	$(BIN)/python bench/emulator.py
+	$(BIN)/python -m bench.emulator
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

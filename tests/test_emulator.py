@@ -188,3 +188,17 @@ def test_billing_discrepancy_halves_the_bill(game_day):
     closed = pl.col("finished_at").is_between(start, end, closed="left")
     assert (fintech.filter(closed)["billing_factor"] == 0.5).mean() > 0.99
     assert (fintech.filter(~closed)["billing_factor"] == 1.0).all()
+
+
+def test_post_processing_timeout_is_an_outcome_without_a_usable_result():
+    scenario = load_scenario(TEST_SCENARIOS / "drift.yaml").with_days(0.1)
+    slow = scenario.execution.model_copy(
+        update={"post_process": scenario.execution.post_process.model_copy(update={"median": 2.0, "timeout": 3.0})}
+    )
+    jobs = emulate(scenario.model_copy(update={"execution": slow}), 3).jobs
+    timed_out = jobs.filter(pl.col("reason") == "postprocess_timeout")
+    assert 0.1 < timed_out.height / jobs.height < 0.5
+    assert (timed_out["outcome"] == "timed_out").all() and not timed_out["usable"].any()
+    lag = (timed_out["post_end_at"] - timed_out["exec_end_at"]).dt.total_seconds()
+    assert (lag == 3.0).all()
+    assert timed_out["billed_seconds"].sum() > 0, "the backend time was used and is billed"

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print their figures (run as modules, e.g. python -m bench.emulator)."""
