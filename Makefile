@@ -4,9 +4,24 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+SYSTEM_PACKAGES := prometheus
+SYSTEM_TOOLS := promtool prometheus
+
+.PHONY: setup system demo test bench clean
 
 setup: $(STAMP)
+
+# Debian packages whose real binaries the tests use; installed when running as root (as CI does).
+system:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing $(SYSTEM_PACKAGES) for:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
+		else \
+			echo "missing:$$missing (apt-get install $(SYSTEM_PACKAGES) as root); the tests that need them will skip, or fail under CI=true"; \
+		fi; \
+	fi
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "qtenancy needs Python 3.11, found " + sys.version.split()[0])'
@@ -19,11 +34,12 @@ $(STAMP): requirements.lock pyproject.toml
 demo: setup
 	$(BIN)/qtenancy emulate --scenario scenarios/game-day.yaml --days 7 --seed 1 --out runs/demo
 
-test: setup
+test: setup system
 	$(BIN)/python -m pytest
 
 bench: setup
 	$(BIN)/python -m bench.emulator
+	$(BIN)/python -m bench.telemetry
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -83,13 +83,16 @@ def ground_truth(scenario: Scenario, seed: int, jobs: pl.DataFrame, calibrations
                 _, count = _tenants(jobs, (pl.col("tenant") == f.tenant) & _submitted_in(f.start, f.end, scenario))
                 entry |= {"tenant": f.tenant, "victims": [f.tenant], "jobs_affected": count}
             case TelemetryLoss():
-                where = _submitted_in(f.start, f.end, scenario) & (pl.col("telemetry_lost_stages").list.len() > 0)
+                touched = (pl.col("telemetry_lost_stages").list.len() > 0) | (pl.col("telemetry_delay_seconds") > 0)
+                where = _submitted_in(f.start, f.end, scenario) & touched
                 if f.tenant:
                     where &= pl.col("tenant") == f.tenant
                 if f.backend:
                     where &= pl.col("backend") == f.backend
                 victims, count = _tenants(jobs, where)
-                spans = jobs.filter(where)["telemetry_lost_stages"].list.len().sum()
+                lost = jobs.filter(where).select("provenance_id", "telemetry_lost_stages", "telemetry_delay_seconds")
+                lost = lost.sort("provenance_id")
+                spans = lost["telemetry_lost_stages"].list.len().sum()
                 entry |= {
                     "backend": f.backend,
                     "control_group": groups.get(f.backend) if f.backend else None,
@@ -98,6 +101,9 @@ def ground_truth(scenario: Scenario, seed: int, jobs: pl.DataFrame, calibrations
                     "jobs_affected": count,
                     "spans_dropped": int(spans),
                     "delay_seconds": f.delay,
+                    "jobs": lost.rename(
+                        {"telemetry_lost_stages": "stages_dropped", "telemetry_delay_seconds": "delay_seconds"}
+                    ).to_dicts(),
                 }
             case NoisyNeighbour():
                 victims, count = _tenants(

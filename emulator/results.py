@@ -7,6 +7,8 @@ depolarizing, and every job's shots drawn with one seeded multinomial call per b
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 BATCH = 50_000
@@ -18,12 +20,13 @@ def measured_fidelity(
     shots: np.ndarray,
     circuit: np.ndarray,
     distributions: list[np.ndarray],
-    ideals: list[np.ndarray],
+    ideal: Callable[[int], np.ndarray],
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Hellinger fidelity of each job's sampled counts to its circuit's ideal distribution.
 
-    ``distribution`` indexes ``distributions`` (-1: no result, giving NaN); ``circuit`` indexes ``ideals``.
+    ``distribution`` indexes ``distributions`` (-1: no result, giving NaN); ``ideal`` gives a circuit's
+    ideal distribution, asked only for circuits that ran (a malformed one has none).
     """
     out = np.full(distribution.size, np.nan)
     sizes = np.array([d.size for d in distributions], dtype=np.int64)
@@ -36,7 +39,7 @@ def measured_fidelity(
         position[group] = np.arange(len(group))
         circuits = np.unique(circuit[executed[outcome_space == size]])
         sqrt_ideal = np.zeros((int(circuits.max()) + 1, size))
-        sqrt_ideal[circuits] = np.sqrt(np.stack([ideals[c] for c in circuits]))
+        sqrt_ideal[circuits] = np.sqrt(np.stack([ideal(c) for c in circuits]))
         rows = executed[outcome_space == size]
         for chunk in np.array_split(rows, max(1, -(-rows.size // BATCH))):
             weight = crosstalk[chunk, None]

@@ -15,7 +15,8 @@ from emulator.results import measured_fidelity
 from emulator.scenario import Scenario, TelemetryLoss
 from emulator.simulation import Simulation
 from emulator.telemetry_loss import decide
-from qtenancy.semconv import STAGES, Outcome
+from emulator.job_trace import present_stage_mask, stage_names
+from qtenancy.semconv import Outcome
 
 
 @dataclass
@@ -51,7 +52,7 @@ def emulate(scenario: Scenario, seed: int, progress: Callable[[float], None] | N
         columns["shots"],
         columns["circuit"],
         distributions,
-        [c.ideal_probabilities for c in sim.pool.circuits],
+        lambda c: sim.pool.circuits[c].ideal_probabilities,
         sim.result_rng,
     )
     lost, delay = decide(
@@ -115,9 +116,6 @@ def _jobs_frame(sim: Simulation, log: JobLog, fidelity: np.ndarray, lost: np.nda
             queue_wait_seconds=(pl.col("started") - pl.col("queued")).fill_nan(None),
             exec_seconds=(pl.col("exec_end") - pl.col("started")).fill_nan(None),
             billed_shots=pl.when(executed).then((pl.col("shots") * pl.col("billing_factor")).round().cast(pl.Int64)).otherwise(0),
-            telemetry_lost_stages=pl.concat_list(
-                [pl.when((pl.col("lost_mask") & (1 << i)) != 0).then(pl.lit(s.value)) for i, s in enumerate(STAGES)]
-            ).list.drop_nulls(),
         )
         .select(
             "provenance_id",
@@ -160,9 +158,11 @@ def _jobs_frame(sim: Simulation, log: JobLog, fidelity: np.ndarray, lost: np.nda
             billed_seconds="billed_seconds",
             billed_shots="billed_shots",
             billing_factor="billing_factor",
-            telemetry_lost_stages="telemetry_lost_stages",
+            lost_mask="lost_mask",
             telemetry_delay_seconds="telemetry_delay_seconds",
         )
+        .with_columns(telemetry_lost_stages=stage_names(pl.col("lost_mask") & present_stage_mask()))
+        .select(pl.exclude("lost_mask", "telemetry_delay_seconds"), "telemetry_delay_seconds")
         .collect()
     )
 

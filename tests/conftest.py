@@ -1,3 +1,5 @@
+import os
+import shutil
 from functools import cache
 from pathlib import Path
 
@@ -20,3 +22,13 @@ def run_of(path: Path, seed: int = 1, days: float | None = None) -> EmulationRun
 @pytest.fixture(scope="session")
 def game_day() -> EmulationRun:
     return run_of(SCENARIOS / "game-day.yaml")
+
+
+def system_tool(name: str) -> str:
+    """Path of a binary from a Debian package the Makefile installs; CI fails without it, elsewhere the test skips."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is not installed: `make test` installs it when run as root (apt-get install prometheus)")
+        pytest.skip(f"{name} is not installed (Debian package prometheus; `make test` as root installs it)")
+    return path
