@@ -51,13 +51,6 @@ def present_stage_mask() -> pl.Expr:
     ).cast(pl.Int64)
 
 
-def stage_names(mask: pl.Expr) -> pl.Expr:
-    """The stage names whose bits are set in ``mask``, in lifecycle order."""
-    return pl.concat_list(
-        [pl.when((mask & (1 << i)) != 0).then(pl.lit(s.value)) for i, s in enumerate(STAGES)]
-    ).list.drop_nulls()
-
-
 FAILING_STAGE: dict[str, Stage] = {
     RejectReason.BAD_KEY: Stage.AUTHORIZE,
     RejectReason.OVER_QUOTA: Stage.AUTHORIZE,

@@ -15,7 +15,8 @@ from emulator.results import measured_fidelity
 from emulator.scenario import Scenario, TelemetryLoss
 from emulator.simulation import Simulation
 from emulator.telemetry_loss import decide
-from emulator.job_trace import present_stage_mask, stage_names
+from emulator.job_trace import present_stage_mask
+from qtenancy.store_layout import stage_names
 from qtenancy.semconv import Outcome
 
 

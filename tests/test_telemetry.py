@@ -20,7 +20,8 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from prometheus_client.parser import text_string_to_metric_families
 
-from emulator.job_trace import present_stage_mask, stage_names
+from emulator.job_trace import present_stage_mask
+from qtenancy.store_layout import stage_names
 from emulator.metrics import MetricsReplay
 from emulator.openmetrics_file import write_openmetrics
 from emulator.otlp_sink import OtlpTarget, Protocol, export_run

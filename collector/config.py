@@ -1,0 +1,68 @@
+"""Collector configuration: where data lives, where it listens, who may send and read, and the limits.
+
+Loaded from YAML into typed models; a bad file is refused with its path, the field and the reason.
+Without a file, the embedded default: data under runs/collector, loopback ports, no tokens (one user).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Limits(Strict):
+    max_request_bytes: int = Field(16 * 1024 * 1024, gt=0, description="413 above this, compressed or not")
+    max_pending_bytes: int = Field(256 * 1024 * 1024, gt=0, description="503 while more than this waits for fsync")
+    retry_after_seconds: int = Field(1, ge=1, description="Retry-After on 429 and 503")
+    tenant_records_per_second: float | None = Field(None, gt=0, description="429 above this rate per tenant token")
+
+
+class Tokens(Strict):
+    admin: list[SecretStr] = Field([], description="tokens that ingest for the platform and read every tenant")
+    tenants: dict[str, SecretStr] = Field({}, description="tenant id -> its token: ingests and reads as that tenant")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Tokens:
+        values = [t.get_secret_value() for t in self.admin] + [t.get_secret_value() for t in self.tenants.values()]
+        if len(set(values)) != len(values):
+            raise ValueError("every token must be distinct")
+        if any(len(v) < 16 for v in values):
+            raise ValueError("tokens must be at least 16 characters")
+        return self
+
+
+class CollectorConfig(Strict):
+    data_dir: Path = Path("runs/collector")
+    host: str = "127.0.0.1"
+    http_port: int = Field(4318, ge=0, le=65535)
+    grpc_port: int = Field(4317, ge=0, le=65535)
+    compact_interval_seconds: float = Field(5.0, gt=0)
+    tokens: Tokens = Tokens()
+    limits: Limits = Limits()
+
+
+def load_config(path: Path | None, **overrides) -> CollectorConfig:
+    data: dict = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read collector config: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: collector config must be a mapping")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return CollectorConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path or 'collector options'}: invalid collector config: {problems}") from None

@@ -1,0 +1,282 @@
+"""The correlator: spans and logs joined by provenance ID into the jobs table, and the calibrations table.
+
+Incremental and idempotent: it remembers which store parts it has read; new parts name the jobs to
+rebuild, each rebuilt from all of its spans wherever they are, and written over the partitions that held
+it. Running it again on the same store changes nothing; rebuilding from scratch gives the same bytes.
+A job missing stages is kept and flagged (``complete`` false, ``missing_stages``): that is SLI M5.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from qtenancy.semconv import STAGES, Attr, Event, Span
+from qtenancy.store_layout import (
+    CALIBRATIONS,
+    JOBS,
+    LOGS,
+    SPANS,
+    scan,
+    stage_names,
+    write_atomic,
+)
+
+STATE_FILE = "correlated.json"
+JOB_SPAN_PREFIX = f"{Span.JOB.value}."
+_US = pl.Datetime("us", "UTC")
+
+ROOT_ATTRIBUTES = {
+    "tenant": Attr.TENANT,
+    "namespace": Attr.NAMESPACE,
+    "priority": Attr.PRIORITY,
+    "workload": Attr.WORKLOAD,
+    "backend": Attr.BACKEND,
+    "control_group": Attr.CONTROL_GROUP,
+    "circuit_hash": Attr.CIRCUIT_HASH,
+    "circuit_family": Attr.CIRCUIT_FAMILY,
+    "qubits": Attr.QUBITS,
+    "shots": Attr.SHOTS,
+    "reserved": Attr.RESERVED,
+    "calibration_id": Attr.CALIBRATION_ID,
+    "calibration_age_seconds": Attr.CALIBRATION_AGE,
+    "outcome": Attr.OUTCOME,
+    "reason": Attr.REASON,
+    "usable": Attr.USABLE,
+    "measured_fidelity": Attr.FIDELITY,
+    "predicted_fidelity": Attr.PREDICTED_FIDELITY,
+    "billed_seconds": Attr.BILLED_SECONDS,
+    "billed_shots": Attr.BILLED_SHOTS,
+    "declared_stages": Attr.STAGES,
+}
+LOG_FALLBACK = ("tenant", "backend", "outcome", "reason", "usable")
+
+CALIBRATION_ATTRIBUTES = {
+    "calibration_id": Attr.CALIBRATION_ID,
+    "backend": Attr.BACKEND,
+    "control_group": Attr.CONTROL_GROUP,
+    "attempt": Attr.CALIBRATION_ATTEMPT,
+    "t1": Attr.CALIBRATION_T1,
+    "t2": Attr.CALIBRATION_T2,
+    "error_1q": Attr.CALIBRATION_ERROR_1Q,
+    "error_2q": Attr.CALIBRATION_ERROR_2Q,
+    "readout_error": Attr.CALIBRATION_READOUT_ERROR,
+    "verdict": Attr.CALIBRATION_VERDICT,
+    "reason": Attr.CALIBRATION_REASON,
+    "in_rotation": Attr.IN_ROTATION,
+}
+
+
+def _time(column: str) -> pl.Expr:
+    return pl.from_epoch(pl.col(column) // 1000, time_unit="us").dt.replace_time_zone("UTC")
+
+
+def jobs_from(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per provenance ID, from every span and log record of those jobs."""
+    pid = Attr.PROVENANCE_ID.value
+    stage_name = pl.col("name").str.strip_prefix(JOB_SPAN_PREFIX)
+    job_spans = spans.filter(pl.col("name").str.starts_with(Span.JOB.value)).with_columns(
+        stage=stage_name.replace_strict({s.value: i for i, s in enumerate(STAGES)}, default=None, return_dtype=pl.Int64),
+        stage_bit=stage_name.replace_strict({s.value: 1 << i for i, s in enumerate(STAGES)}, default=None, return_dtype=pl.Int64),
+    )
+    root = (
+        job_spans.filter(pl.col("name") == Span.JOB.value)
+        .group_by(pid)
+        .agg(
+            pl.col("start_ns").first().alias("root_start"),
+            pl.col("end_ns").first().alias("root_end"),
+            *[pl.col(attr.value).first().alias(name) for name, attr in ROOT_ATTRIBUTES.items()],
+        )
+    )
+    stage_columns = []
+    for i, stage in enumerate(STAGES):
+        mine = pl.col("stage") == i
+        stage_columns += [
+            pl.col("start_ns").filter(mine).min().alias(f"{stage.value}_start"),
+            pl.col("end_ns").filter(mine).max().alias(f"{stage.value}_end"),
+        ]
+    stages = (
+        job_spans.filter(pl.col("stage").is_not_null())
+        .group_by(pid)
+        .agg(
+            *stage_columns,
+            first_ns=pl.col("start_ns").min(),
+            present_mask=pl.col("stage_bit").unique().sum(),
+            span_count=pl.len(),
+        )
+    )
+    finished = pl.col("event_name") == Event.JOB_FINISHED.value
+    from_logs = (
+        logs.filter(pl.col(pid).is_not_null())
+        .sort(finished, descending=True, maintain_order=True)
+        .group_by(pid)
+        .agg(
+            pl.col(Attr.TENANT.value).drop_nulls().first().alias("log_tenant"),
+            pl.col(Attr.BACKEND.value).drop_nulls().first().alias("log_backend"),
+            pl.col(Attr.OUTCOME.value).drop_nulls().first().alias("log_outcome"),
+            pl.col(Attr.REASON.value).drop_nulls().first().alias("log_reason"),
+            pl.col(Attr.USABLE.value).drop_nulls().first().alias("log_usable"),
+            log_records=pl.len(),
+        )
+    )
+    ids = pl.concat([root.select(pid), stages.select(pid), from_logs.select(pid)]).unique()
+    present = stage_names(pl.col("present_mask").fill_null(0))
+    declared = pl.col("declared_stages")
+    return (
+        ids.join(root, on=pid, how="left")
+        .join(stages, on=pid, how="left")
+        .join(from_logs, on=pid, how="left")
+        .with_columns([pl.coalesce(name, f"log_{name}").alias(name) for name in LOG_FALLBACK])
+        .with_columns(
+            provenance_id=pl.col(pid),
+            present_stages=present,
+            has_root=pl.col("root_start").is_not_null(),
+        )
+        .with_columns(
+            missing_stages=pl.when(declared.is_not_null())
+            .then(declared.list.set_difference(pl.col("present_stages")))
+            .otherwise(pl.lit(None, dtype=pl.List(pl.String))),
+        )
+        .with_columns(
+            complete=pl.col("has_root") & (pl.col("missing_stages").list.len() == 0).fill_null(False),
+            submitted_at=_time("root_start").fill_null(_time("first_ns")),
+            finished_at=_time("root_end"),
+            queue_wait_seconds=(pl.col("queue_end") - pl.col("queue_start")) / 1e9,
+            exec_seconds=(pl.col("execute_end") - pl.col("execute_start")) / 1e9,
+            submit_to_result_seconds=(pl.col("root_end") - pl.col("root_start")) / 1e9,
+            **{f"{s.value}_start": _time(f"{s.value}_start") for s in STAGES},
+            **{f"{s.value}_end": _time(f"{s.value}_end") for s in STAGES},
+        )
+        .select(
+            "provenance_id",
+            *ROOT_ATTRIBUTES,
+            "submitted_at",
+            "finished_at",
+            "queue_wait_seconds",
+            "exec_seconds",
+            "submit_to_result_seconds",
+            *[c for s in STAGES for c in (f"{s.value}_start", f"{s.value}_end")],
+            "present_stages",
+            "missing_stages",
+            "has_root",
+            "complete",
+            pl.col("span_count").fill_null(0).cast(pl.Int64),
+            pl.col("log_records").fill_null(0).cast(pl.Int64),
+        )
+        .sort("submitted_at", "provenance_id", nulls_last=True)
+    )
+
+
+def calibrations_from(spans: pl.LazyFrame) -> pl.LazyFrame:
+    return (
+        spans.filter(pl.col("name") == Span.CALIBRATION.value)
+        .select(
+            calibration_trace_id="trace_id",
+            **{name: pl.col(attr.value) for name, attr in CALIBRATION_ATTRIBUTES.items()},
+            started_at=_time("start_ns"),
+            ended_at=_time("end_ns"),
+        )
+        .sort("ended_at", "calibration_trace_id")
+    )
+
+
+@dataclass(frozen=True)
+class Correlation:
+    new_parts: int
+    jobs_rebuilt: int
+    calibrations_rebuilt: int
+    jobs_total: int
+
+
+def _parts(store: Path, table: str) -> dict[str, list[int]]:
+    return {
+        str(p.relative_to(store)): [p.stat().st_size, p.stat().st_mtime_ns]
+        for p in sorted((store / table).glob("day=*/*.parquet"))
+    }
+
+
+def _table(store: Path, name: str) -> pl.LazyFrame | None:
+    files = sorted((store / name).glob("day=*/*.parquet"))
+    return pl.scan_parquet(files, hive_partitioning=False) if files else None
+
+
+def _upsert(store: Path, name: str, key: str, time_column: str, rebuilt: pl.DataFrame) -> int:
+    """Replace the rows of ``rebuilt``'s keys in table ``name`` (day-partitioned), rewriting only touched days."""
+    if rebuilt.is_empty():
+        return 0
+    day = pl.col(time_column).dt.strftime("%Y-%m-%d").fill_null("unknown")
+    existing = _table(store, name)
+    keys = rebuilt.select(key)
+    days = set(rebuilt.select(day).to_series().to_list())
+    if existing is not None:
+        days |= set(existing.join(keys.lazy(), on=key, how="semi").select(day).collect().to_series().to_list())
+    for d in sorted(days):
+        path = store / name / f"day={d}" / f"{name}.parquet"
+        fresh = rebuilt.filter(day == d)
+        if path.exists():
+            kept = pl.read_parquet(path).join(keys, on=key, how="anti")
+            fresh = pl.concat([kept, fresh], how="vertical_relaxed")
+        fresh = fresh.sort(time_column, key, nulls_last=True)
+        if fresh.is_empty():
+            path.unlink()
+        else:
+            write_atomic(fresh, path)
+    return rebuilt.height
+
+
+def correlate(store: Path) -> Correlation:
+    """Bring the jobs and calibrations tables up to date with the store's spans and logs."""
+    state_path = store / STATE_FILE
+    seen = json.loads(state_path.read_text()) if state_path.exists() else {}
+    current = {**_parts(store, SPANS), **_parts(store, LOGS)}
+    new = sorted(p for p, stamp in current.items() if seen.get(p) != stamp)
+    jobs_rebuilt = calibrations_rebuilt = 0
+    if new:
+        pid = Attr.PROVENANCE_ID.value
+        touched = pl.concat(
+            [
+                pl.scan_parquet(files, hive_partitioning=False).select(pid)
+                for table in (SPANS, LOGS)
+                if (files := [store / p for p in new if p.startswith(f"{table}/")])
+            ]
+        ).drop_nulls().unique().collect()
+        spans, logs = scan(store, SPANS), scan(store, LOGS)
+        jobs = jobs_from(
+            spans.join(touched.lazy(), on=pid, how="semi"), logs.join(touched.lazy(), on=pid, how="semi")
+        ).collect()
+        jobs_rebuilt = _upsert(store, JOBS, "provenance_id", "submitted_at", jobs)
+        new_spans = [store / p for p in new if p.startswith(f"{SPANS}/")]
+        if new_spans:
+            calibration_ids = (
+                pl.scan_parquet(new_spans, hive_partitioning=False)
+                .filter(pl.col("name") == Span.CALIBRATION.value)
+                .select(calibration_trace_id="trace_id")
+                .unique()
+                .collect()
+            )
+            calibrations = calibrations_from(spans).join(calibration_ids.lazy(), on="calibration_trace_id", how="semi")
+            calibrations_rebuilt = _upsert(store, CALIBRATIONS, "calibration_trace_id", "ended_at", calibrations.collect())
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = state_path.with_name(f".{STATE_FILE}.tmp")
+        tmp.write_text(json.dumps(current, indent=0, sort_keys=True))
+        tmp.replace(state_path)
+    table = _table(store, JOBS)
+    total = 0 if table is None else table.select(pl.len()).collect().item()
+    return Correlation(len(new), jobs_rebuilt, calibrations_rebuilt, total)
+
+
+def read_jobs(store: Path) -> pl.LazyFrame:
+    table = _table(store, JOBS)
+    if table is None:
+        raise FileNotFoundError(f"{store / JOBS}: no jobs table yet; run `qtenancy collector correlate`")
+    return table
+
+
+def read_calibrations(store: Path) -> pl.LazyFrame:
+    table = _table(store, CALIBRATIONS)
+    if table is None:
+        raise FileNotFoundError(f"{store / CALIBRATIONS}: no calibrations table yet")
+    return table

@@ -1,0 +1,100 @@
+"""The collector's data directory: the write-ahead log, quarantine, and the Parquet store it compacts into.
+
+Compaction turns closed WAL segments into day partitions named after the segment, so compacting the
+same segment twice (a crash between writing Parquet and deleting the segment) rewrites the same files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from collector.wal import Corruption, quarantine, read_segment, segments
+from qtenancy.store_layout import IDENTITY, write_partitioned
+
+
+@dataclass(frozen=True)
+class DataDir:
+    root: Path
+
+    @property
+    def wal(self) -> Path:
+        return self.root / "wal"
+
+    @property
+    def store(self) -> Path:
+        return self.root / "store"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+
+@dataclass
+class Compaction:
+    segments: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    quarantined: list[Corruption] = field(default_factory=list)
+
+
+def compact(data: DataDir, keep: Path | None = None) -> Compaction:
+    """Move every WAL segment except ``keep`` (the live one) into the Parquet store."""
+    report = Compaction()
+    for segment in segments(data.wal):
+        if keep is not None and segment == keep:
+            continue
+        records, corruption = read_segment(segment)
+        if corruption is not None:
+            quarantine(corruption, data.quarantine)
+            report.quarantined.append(corruption)
+        tables: dict[str, list[pl.DataFrame]] = {}
+        for table, frame in records:
+            tables.setdefault(table, []).append(frame)
+        for table, frames in sorted(tables.items()):
+            rows = pl.concat(frames, how="vertical_relaxed").unique(
+                subset=list(IDENTITY[table]), keep="first", maintain_order=True
+            )
+            write_partitioned(rows, data.store, table, segment.stem)
+            report.rows[table] = report.rows.get(table, 0) + rows.height
+        os.remove(segment)
+        report.segments += 1
+    return report
+
+
+class DataDirLocked(RuntimeError):
+    pass
+
+
+class WriterLock:
+    """One writer per data directory: the server, or an offline ingest, never both."""
+
+    def __init__(self, data: DataDir):
+        data.root.mkdir(parents=True, exist_ok=True)
+        self._path = data.root / "writer.lock"
+        self._handle = None
+
+    def acquire(self) -> WriterLock:
+        handle = open(self._path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise DataDirLocked(f"{self._path.parent} is in use by another collector process") from None
+        self._handle = handle
+        return self
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> WriterLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -1,0 +1,133 @@
+"""The collector's Parquet store: table schemas and on-disk layout.
+
+Part of the telemetry contract because two writers produce it: the collector (from OTLP) and the
+emulator's bulk sink (straight from a run). Every attribute of the contract is a typed column named as
+the attribute; anything else a span or log record carries is kept as JSON in ``attributes``.
+
+Layout: ``<root>/<table>/day=YYYY-MM-DD/<part>.parquet``, written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import polars as pl
+
+from qtenancy.semconv import ATTRIBUTES, STAGES
+
+SPANS, LOGS, METRIC_POINTS, JOBS, CALIBRATIONS = "spans", "logs", "metric_points", "jobs", "calibrations"
+
+ATTRIBUTE_TYPES = {"string": pl.String, "int": pl.Int64, "double": pl.Float64, "boolean": pl.Boolean,
+                   "string[]": pl.List(pl.String)}
+CONTRACT_COLUMNS: dict[str, pl.DataType] = {a.name.value: ATTRIBUTE_TYPES[a.type] for a in ATTRIBUTES}
+
+SPAN_SCHEMA: dict[str, pl.DataType] = {
+    "trace_id": pl.String,
+    "span_id": pl.String,
+    "parent_span_id": pl.String,
+    "name": pl.String,
+    "kind": pl.Int8,
+    "start_ns": pl.Int64,
+    "end_ns": pl.Int64,
+    "status_code": pl.Int8,
+    "status_message": pl.String,
+    "service_name": pl.String,
+    "ingest_tenant": pl.String,
+    **CONTRACT_COLUMNS,
+    "attributes": pl.String,
+}
+
+LOG_SCHEMA: dict[str, pl.DataType] = {
+    "trace_id": pl.String,
+    "span_id": pl.String,
+    "time_ns": pl.Int64,
+    "severity_number": pl.Int8,
+    "severity_text": pl.String,
+    "event_name": pl.String,
+    "body": pl.String,
+    "service_name": pl.String,
+    "ingest_tenant": pl.String,
+    **CONTRACT_COLUMNS,
+    "attributes": pl.String,
+}
+
+METRIC_POINT_SCHEMA: dict[str, pl.DataType] = {
+    "name": pl.String,
+    "type": pl.String,
+    "unit": pl.String,
+    "time_ns": pl.Int64,
+    "value": pl.Float64,
+    "count": pl.Int64,
+    "service_name": pl.String,
+    "ingest_tenant": pl.String,
+    "attributes": pl.String,
+}
+
+SCHEMAS = {SPANS: SPAN_SCHEMA, LOGS: LOG_SCHEMA, METRIC_POINTS: METRIC_POINT_SCHEMA}
+TIME_COLUMN = {SPANS: "start_ns", LOGS: "time_ns", METRIC_POINTS: "time_ns"}
+IDENTITY = {
+    SPANS: ("trace_id", "span_id"),
+    LOGS: ("trace_id", "span_id", "time_ns", "event_name", "body"),
+    METRIC_POINTS: ("name", "time_ns", "attributes", "service_name"),
+}
+"""The columns that identify a record: a delivery retried by a client is the same record again."""
+
+
+def stage_names(mask: pl.Expr) -> pl.Expr:
+    """The stage names whose bits are set in ``mask`` (bit i is ``STAGES[i]``), in lifecycle order."""
+    return pl.concat_list(
+        [pl.when((mask & (1 << i)) != 0).then(pl.lit(s.value)) for i, s in enumerate(STAGES)]
+    ).list.drop_nulls()
+
+
+def day_of(time_ns: pl.Expr) -> pl.Expr:
+    return pl.from_epoch(time_ns, time_unit="ns").dt.strftime("%Y-%m-%d")
+
+
+def empty(table: str) -> pl.DataFrame:
+    return pl.DataFrame(schema=SCHEMAS[table])
+
+
+def conform(frame: pl.DataFrame, table: str) -> pl.DataFrame:
+    """Columns of the table's schema in its order, missing ones null."""
+    schema = SCHEMAS[table]
+    return frame.select(
+        [(pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c) for c, t in schema.items()]
+    )
+
+
+def write_atomic(frame: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.write_parquet(tmp, statistics=True)
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def write_partitioned(frame: pl.DataFrame, root: Path, table: str, part: str) -> list[Path]:
+    """Write ``frame`` as ``<root>/<table>/day=D/<part>.parquet`` for each day it covers."""
+    if frame.is_empty():
+        return []
+    with_day = frame.with_columns(_day=day_of(pl.col(TIME_COLUMN[table])))
+    written = []
+    for (day,), rows in with_day.partition_by("_day", as_dict=True, maintain_order=True).items():
+        path = root / table / f"day={day}" / f"{part}.parquet"
+        write_atomic(rows.drop("_day"), path)
+        written.append(path)
+    return sorted(written)
+
+
+def scan(root: Path, table: str) -> pl.LazyFrame:
+    """Every part of a table, de-duplicated by record identity (first delivery wins)."""
+    files = sorted((root / table).glob("day=*/*.parquet"))
+    if not files:
+        return empty(table).lazy()
+    frame = pl.scan_parquet(files, schema=SCHEMAS[table], missing_columns="insert", extra_columns="ignore")
+    return frame.unique(subset=list(IDENTITY[table]), keep="first", maintain_order=True)
