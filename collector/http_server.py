@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
+from pathlib import Path
 
 from aiohttp import web
 from google.protobuf import json_format
@@ -18,6 +20,7 @@ from google.rpc import code_pb2, status_pb2
 
 from collector.ingest import Ingestor, RateLimited
 from collector.otlp_payload import JSON, PROTOBUF, PayloadError, Signal, decompress, parse, response
+from collector.reads import jobs_for, trace_for
 from collector.tenancy import TokenBook, UnknownToken
 from collector.wal import WalFullError
 
@@ -39,18 +42,55 @@ def _error(request: web.Request, status: int, message: str, retry_after: int | N
 
 
 class OtlpHttpApp:
-    def __init__(self, ingestor: Ingestor, tokens: TokenBook, max_request_bytes: int, retry_after: int):
+    def __init__(self, ingestor: Ingestor, tokens: TokenBook, max_request_bytes: int, retry_after: int, store: Path):
+        self._store = store
         self._ingestor = ingestor
         self._tokens = tokens
         self._limit = max_request_bytes
         self._retry_after = retry_after
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self._limit)
+        app = web.Application(client_max_size=self._limit, handler_args={"auto_decompress": False})
         for signal in Signal:
             app.router.add_post(f"/v1/{signal.value}", self._handler(signal))
         app.router.add_get("/-/healthy", self._healthy)
+        app.router.add_get("/api/v1/jobs", self._jobs)
+        app.router.add_get("/api/v1/jobs/{provenance_id}/trace", self._trace)
         return app
+
+    def _reader(self, request: web.Request):
+        try:
+            return self._tokens.resolve(request.headers.get("Authorization"))
+        except UnknownToken as exc:
+            raise web.HTTPUnauthorized(text=json.dumps({"error": str(exc)}), content_type=JSON) from None
+
+    async def _jobs(self, request: web.Request) -> web.Response:
+        principal = self._reader(request)
+        try:
+            since, until = (
+                datetime.fromisoformat(request.query[k]) if k in request.query else None for k in ("since", "until")
+            )
+            limit = int(request.query.get("limit", "1000"))
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=json.dumps({"error": f"bad query parameter: {exc}"}), content_type=JSON) from None
+        try:
+            jobs = await asyncio.get_running_loop().run_in_executor(None, jobs_for, self._store, principal, since, until, limit)
+        except FileNotFoundError as exc:
+            raise web.HTTPNotFound(text=json.dumps({"error": str(exc)}), content_type=JSON) from None
+        return web.Response(text=jobs.write_json(), content_type=JSON)
+
+    async def _trace(self, request: web.Request) -> web.Response:
+        principal = self._reader(request)
+        pid = request.match_info["provenance_id"]
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(None, trace_for, self._store, principal, pid)
+        except FileNotFoundError:
+            found = None
+        if found is None:
+            raise web.HTTPNotFound(text=json.dumps({"error": f"no job {pid}"}), content_type=JSON)
+        spans, logs = found
+        body = {"spans": json.loads(spans.write_json()), "logs": json.loads(logs.write_json())}
+        return web.Response(text=json.dumps(body), content_type=JSON)
 
     async def _healthy(self, request: web.Request) -> web.Response:
         return web.Response(text="ok\n")

@@ -43,7 +43,7 @@ class CollectorServer:
             limits.retry_after_seconds,
         )
         self._grpc.start()
-        app = OtlpHttpApp(ingestor, tokens, limits.max_request_bytes, limits.retry_after_seconds).app()
+        app = OtlpHttpApp(ingestor, tokens, limits.max_request_bytes, limits.retry_after_seconds, self.data.store).app()
         self._loop = asyncio.new_event_loop()
         self._runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(self._runner.setup())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +12,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from collector.config import CollectorConfig, ConfigError, load_config
+from collector.correlate import correlate
+from collector.file_ingest import ingest_file
+from collector.ingest import Ingestor
+from collector.server import CollectorServer
+from collector.store import DataDir, DataDirLocked, WriterLock, compact
+from collector.tenancy import OPEN
+from collector.wal import WriteAheadLog
 from emulator.blocking_batch import ExportFailed
+from emulator.bulk_sink import write_bulk
 from emulator.metrics import MetricsReplay
 from emulator.openmetrics_file import write_openmetrics
 from emulator.otlp_sink import OtlpTarget, Protocol, export_run
@@ -70,6 +81,9 @@ def emulate(
     ] = [],  # noqa: B006 (typer reads the default)
     otlp_gzip: Annotated[bool, typer.Option(help="gzip-compress export requests")] = False,
     otlp_timeout: Annotated[float, typer.Option(help="seconds the exporter keeps retrying one batch", min=0.1)] = 30.0,
+    bulk: Annotated[
+        Path | None, typer.Option(help="also write the run's spans and logs into this collector store directory")
+    ] = None,
     openmetrics: Annotated[
         bool, typer.Option(help="write metrics.om: every scrape of the run, for promtool's backfill")
     ] = True,
@@ -94,6 +108,9 @@ def emulate(
         task = progress.add_task(f"emulating {spec.name}, {spec.days:g} days", total=1.0)
         run = run_emulation(spec, seed, lambda fraction: progress.update(task, completed=fraction))
     paths = write_run(run, out)
+    if bulk is not None:
+        written = write_bulk(run, bulk)
+        console.print(f"bulk sink: {written['spans']:,} spans and {written['logs']:,} log records into {bulk}")
     if openmetrics and not realtime:
         with _progress() as progress:
             task = progress.add_task("writing metrics.om", total=1.0)
@@ -141,6 +158,108 @@ def _replay_live(run, target: OtlpTarget | None, speedup: float, host: str, port
         if target is not None:
             export_run(run, target, pace=clock.wait_until)
         live.wait_done()
+
+
+collector_app = typer.Typer(help="Receive OTLP, store it durably as Parquet, and correlate it into the jobs table.",
+                            no_args_is_help=True)
+app.add_typer(collector_app, name="collector")
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="collector config YAML (tokens, limits, ports)")]
+DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="data directory (default: runs/collector)")]
+
+
+def _collector_config(config: Path | None, **overrides) -> CollectorConfig:
+    try:
+        return load_config(config, **overrides)
+    except ConfigError as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+@collector_app.command("serve")
+def collector_serve(
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    host: Annotated[str | None, typer.Option(help="listen address (default 127.0.0.1)")] = None,
+    http_port: Annotated[int | None, typer.Option(help="OTLP/HTTP port (default 4318; 0: any free port)")] = None,
+    grpc_port: Annotated[int | None, typer.Option(help="OTLP/gRPC port (default 4317; 0: any free port)")] = None,
+) -> None:
+    """Serve OTLP/HTTP and OTLP/gRPC until interrupted; acknowledged data survives any crash."""
+    settings = _collector_config(config, data_dir=data_dir, host=host, http_port=http_port, grpc_port=grpc_port)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        server = CollectorServer(settings).start()
+    except DataDirLocked as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    recovered = server.recovered
+    if recovered is not None and recovered.segments:
+        console.print(f"recovered {recovered.segments} write-ahead log segment(s): {recovered.rows}")
+    for corruption in recovered.quarantined if recovered else []:
+        errors.print(f"[yellow]quarantined[/yellow] {corruption.segment} from byte {corruption.offset}: {corruption.reason}")
+    console.print(f"OTLP/HTTP on {server.http_endpoint}, OTLP/gRPC on {server.grpc_endpoint}, data in {settings.data_dir}",
+                  highlight=False)
+    stop.wait()
+    final = server.stop()
+    console.print(f"stopped; compacted {final.segments} segment(s)")
+
+
+@collector_app.command("ingest")
+def collector_ingest(
+    files: Annotated[list[Path], typer.Argument(help="OTLP/JSON lines files from the OpenTelemetry Collector's file exporter (.gz too)")],
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Ingest file-exporter output into the store (offline: the data directory must not be served)."""
+    settings = _collector_config(config, data_dir=data_dir)
+    data = DataDir(settings.data_dir)
+    try:
+        lock = WriterLock(data).acquire()
+    except DataDirLocked as exc:
+        errors.print(f"[red]error:[/red] {exc}; send the data to the running collector instead", highlight=False)
+        raise typer.Exit(1) from None
+    failed = False
+    try:
+        compact(data)
+        wal = WriteAheadLog(data.wal, settings.limits.max_pending_bytes)
+        ingestor = Ingestor(wal)
+        table = Table(title="ingested")
+        for column in ("file", "lines", "accepted", "rejected", "errors"):
+            table.add_column(column, justify="left" if column == "file" else "right")
+        for path in files:
+            report = ingest_file(path, ingestor, OPEN)
+            table.add_row(str(path), f"{report.lines:,}", f"{report.accepted:,}", f"{report.rejected:,}", f"{len(report.errors):,}")
+            for error in report.errors:
+                errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+            failed |= bool(report.errors)
+        wal.close()
+        result = compact(data)
+    finally:
+        lock.release()
+    console.print(table)
+    console.print(f"stored: {result.rows}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@collector_app.command("correlate")
+def collector_correlate(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Build or bring up to date the jobs and calibrations tables (incremental, idempotent)."""
+    settings = _collector_config(config, data_dir=data_dir)
+    data = DataDir(settings.data_dir)
+    try:
+        with WriterLock(data):
+            compact(data)
+    except DataDirLocked:
+        errors.print("a collector is serving this data directory: correlating what it has compacted so far")
+    result = correlate(data.store)
+    console.print(
+        f"{result.new_parts} new store part(s); {result.jobs_rebuilt:,} jobs and "
+        f"{result.calibrations_rebuilt:,} calibration runs rebuilt; {result.jobs_total:,} jobs in {data.store / 'jobs'}",
+        highlight=False,
+    )
 
 
 @app.command()
