@@ -40,6 +40,7 @@ test: setup system
 bench: setup
 	$(BIN)/python -m bench.emulator
 	$(BIN)/python -m bench.telemetry
+	$(BIN)/python -m bench.collector
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -15,15 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from qtenancy.semconv import STAGES, Attr, Event, Span
-from qtenancy.store_layout import (
-    CALIBRATIONS,
-    JOBS,
-    LOGS,
-    SPANS,
-    scan,
-    stage_names,
-    write_atomic,
-)
+from qtenancy.store_layout import CALIBRATIONS, JOBS, LOGS, SCHEMAS, SPANS, empty, stage_names, write_atomic
 
 STATE_FILE = "correlated.json"
 JOB_SPAN_PREFIX = f"{Span.JOB.value}."
@@ -105,7 +97,7 @@ def jobs_from(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.LazyFrame:
             *stage_columns,
             first_ns=pl.col("start_ns").min(),
             present_mask=pl.col("stage_bit").unique().sum(),
-            span_count=pl.len(),
+            span_count=pl.col("span_id").n_unique(),
         )
     )
     finished = pl.col("event_name") == Event.JOB_FINISHED.value
@@ -119,7 +111,7 @@ def jobs_from(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.LazyFrame:
             pl.col(Attr.OUTCOME.value).drop_nulls().first().alias("log_outcome"),
             pl.col(Attr.REASON.value).drop_nulls().first().alias("log_reason"),
             pl.col(Attr.USABLE.value).drop_nulls().first().alias("log_usable"),
-            log_records=pl.len(),
+            log_records=pl.struct("event_name", "time_ns").n_unique(),
         )
     )
     ids = pl.concat([root.select(pid), stages.select(pid), from_logs.select(pid)]).unique()
@@ -179,6 +171,7 @@ def calibrations_from(spans: pl.LazyFrame) -> pl.LazyFrame:
             started_at=_time("start_ns"),
             ended_at=_time("end_ns"),
         )
+        .unique(subset=["calibration_trace_id"], keep="first")
         .sort("ended_at", "calibration_trace_id")
     )
 
@@ -196,6 +189,15 @@ def _parts(store: Path, table: str) -> dict[str, list[int]]:
         str(p.relative_to(store)): [p.stat().st_size, p.stat().st_mtime_ns]
         for p in sorted((store / table).glob("day=*/*.parquet"))
     }
+
+
+def _raw(store: Path, table: str) -> pl.LazyFrame:
+    """A table's parts as delivered: duplicates (client retries) are harmless to every aggregate below."""
+    files = sorted((store / table).glob("day=*/*.parquet"))
+    if not files:
+        return empty(table).lazy()
+    return pl.scan_parquet(files, hive_partitioning=False, missing_columns="insert", extra_columns="ignore",
+                           schema=SCHEMAS[table])
 
 
 def _table(store: Path, name: str) -> pl.LazyFrame | None:
@@ -227,45 +229,46 @@ def _upsert(store: Path, name: str, key: str, time_column: str, rebuilt: pl.Data
     return rebuilt.height
 
 
+def _touched(store: Path, new: list[str], table: str, select: pl.Expr, where: pl.Expr | None = None) -> pl.DataFrame:
+    files = [store / p for p in new if p.startswith(f"{table}/")]
+    if not files:
+        return pl.DataFrame(schema={select.meta.output_name(): pl.String})
+    frame = pl.scan_parquet(files, hive_partitioning=False)
+    if where is not None:
+        frame = frame.filter(where)
+    return frame.select(select).drop_nulls().unique().collect()
+
+
 def correlate(store: Path) -> Correlation:
     """Bring the jobs and calibrations tables up to date with the store's spans and logs."""
     state_path = store / STATE_FILE
     seen = json.loads(state_path.read_text()) if state_path.exists() else {}
     current = {**_parts(store, SPANS), **_parts(store, LOGS)}
     new = sorted(p for p, stamp in current.items() if seen.get(p) != stamp)
-    jobs_rebuilt = calibrations_rebuilt = 0
-    if new:
-        pid = Attr.PROVENANCE_ID.value
-        touched = pl.concat(
-            [
-                pl.scan_parquet(files, hive_partitioning=False).select(pid)
-                for table in (SPANS, LOGS)
-                if (files := [store / p for p in new if p.startswith(f"{table}/")])
-            ]
-        ).drop_nulls().unique().collect()
-        spans, logs = scan(store, SPANS), scan(store, LOGS)
-        jobs = jobs_from(
-            spans.join(touched.lazy(), on=pid, how="semi"), logs.join(touched.lazy(), on=pid, how="semi")
-        ).collect()
-        jobs_rebuilt = _upsert(store, JOBS, "provenance_id", "submitted_at", jobs)
-        new_spans = [store / p for p in new if p.startswith(f"{SPANS}/")]
-        if new_spans:
-            calibration_ids = (
-                pl.scan_parquet(new_spans, hive_partitioning=False)
-                .filter(pl.col("name") == Span.CALIBRATION.value)
-                .select(calibration_trace_id="trace_id")
-                .unique()
-                .collect()
-            )
-            calibrations = calibrations_from(spans).join(calibration_ids.lazy(), on="calibration_trace_id", how="semi")
-            calibrations_rebuilt = _upsert(store, CALIBRATIONS, "calibration_trace_id", "ended_at", calibrations.collect())
-        state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = state_path.with_name(f".{STATE_FILE}.tmp")
-        tmp.write_text(json.dumps(current, indent=0, sort_keys=True))
-        tmp.replace(state_path)
+    if not new:
+        return Correlation(0, 0, 0, _count(store))
+    from_scratch = len(new) == len(current)
+    pid = Attr.PROVENANCE_ID.value
+    spans, logs = _raw(store, SPANS), _raw(store, LOGS)
+    calibrations = calibrations_from(spans)
+    if not from_scratch:
+        touched = pl.concat([_touched(store, new, SPANS, pl.col(pid)), _touched(store, new, LOGS, pl.col(pid))]).unique()
+        spans = spans.join(touched.lazy(), on=pid, how="semi")
+        logs = logs.join(touched.lazy(), on=pid, how="semi")
+        changed = _touched(store, new, SPANS, pl.col("trace_id").alias("calibration_trace_id"),
+                           pl.col("name") == Span.CALIBRATION.value)
+        calibrations = calibrations.join(changed.lazy(), on="calibration_trace_id", how="semi")
+    jobs_rebuilt = _upsert(store, JOBS, "provenance_id", "submitted_at", jobs_from(spans, logs).collect())
+    calibrations_rebuilt = _upsert(store, CALIBRATIONS, "calibration_trace_id", "ended_at", calibrations.collect())
+    tmp = state_path.with_name(f".{STATE_FILE}.tmp")
+    tmp.write_text(json.dumps(current, indent=0, sort_keys=True))
+    tmp.replace(state_path)
+    return Correlation(len(new), jobs_rebuilt, calibrations_rebuilt, _count(store))
+
+
+def _count(store: Path) -> int:
     table = _table(store, JOBS)
-    total = 0 if table is None else table.select(pl.len()).collect().item()
-    return Correlation(len(new), jobs_rebuilt, calibrations_rebuilt, total)
+    return 0 if table is None else table.select(pl.len()).collect().item()
 
 
 def read_jobs(store: Path) -> pl.LazyFrame:
