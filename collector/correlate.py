@@ -33,6 +33,7 @@ ROOT_ATTRIBUTES = {
     "qubits": Attr.QUBITS,
     "shots": Attr.SHOTS,
     "reserved": Attr.RESERVED,
+    "expected_runtime_seconds": Attr.EXPECTED_RUNTIME,
     "calibration_id": Attr.CALIBRATION_ID,
     "calibration_age_seconds": Attr.CALIBRATION_AGE,
     "outcome": Attr.OUTCOME,

@@ -19,6 +19,7 @@ JOB_COLUMNS: dict[str, object] = {
     "submitted": NAN,
     "authorized": NAN,
     "queued": NAN,
+    "expected_runtime": NAN,
     "started": NAN,
     "exec_end": NAN,
     "post_end": NAN,

@@ -139,6 +139,7 @@ def _jobs_frame(sim: Simulation, log: JobLog, fidelity: np.ndarray, lost: np.nda
             post_end_at=_timestamp("post_end", epoch_us),
             finished_at=_timestamp("finished", epoch_us),
             queue_wait_seconds="queue_wait_seconds",
+            expected_runtime_seconds=pl.col("expected_runtime").fill_nan(None),
             exec_seconds="exec_seconds",
             outcome=pl.col("outcome").cast(pl.String),
             reason=pl.col("reason").cast(pl.String),

@@ -279,6 +279,7 @@ class Simulation:
         if job is None:
             job = self._queued_job(row, now)
             log["queued"][row] = now
+            log["expected_runtime"][row] = job.planned
         route = self.scheduler.route(job, now, exclude)
         if route is None:
             self._close(row, now, Outcome.REJECTED, RejectReason.TOO_WIDE, "no backend this workload may use is wide enough")

@@ -39,6 +39,7 @@ ROOT_COLUMNS = {
     Attr.CIRCUIT_HASH: "circuit_hash",
     Attr.CIRCUIT_FAMILY: "circuit_family",
     Attr.RESERVED: "reserved",
+    Attr.EXPECTED_RUNTIME: "expected_runtime_seconds",
     Attr.CALIBRATION_ID: "calibration_id",
     Attr.CALIBRATION_AGE: "calibration_age_seconds",
     Attr.OUTCOME: "outcome",

@@ -101,6 +101,7 @@ class Attr(StrEnum):
     CIRCUIT_HASH = "qtenancy.circuit.hash"
     CIRCUIT_FAMILY = "qtenancy.circuit.family"
     RESERVED = "qtenancy.job.reserved"
+    EXPECTED_RUNTIME = "qtenancy.job.expected_runtime"
     CALIBRATION_ID = "qtenancy.calibration.id"
     CALIBRATION_AGE = "qtenancy.calibration.age"
     OUTCOME = "qtenancy.job.outcome"
@@ -158,6 +159,7 @@ ATTRIBUTES: tuple[AttributeSpec, ...] = (
     AttributeSpec(Attr.CIRCUIT_HASH, "string", _ROOT, "content hash of the circuit; never the circuit itself"),
     AttributeSpec(Attr.CIRCUIT_FAMILY, "string", _ROOT, "ghz, qft, random_layered or the client's label"),
     AttributeSpec(Attr.RESERVED, "boolean", _ROOT, "ran inside the tenant's reservation window"),
+    AttributeSpec(Attr.EXPECTED_RUNTIME, "double", _ROOT, "seconds the broker expected the job to run, at queueing (SLI M8)"),
     AttributeSpec(Attr.CALIBRATION_ID, "int", _ROOT + ("calibration_check span",) + _CAL, "the calibration in force when the job started"),
     AttributeSpec(Attr.CALIBRATION_AGE, "double", _ROOT + ("calibration_check span",), "seconds since that calibration, at job start"),
     AttributeSpec(Attr.OUTCOME, "string", _JOB, "succeeded, failed, rejected, preempted, cancelled or timed_out"),

@@ -1,0 +1,127 @@
+"""Burn rates over the SRE Workbook's multiwindow set, as time series, and the alerts they raise.
+
+Events are counted in fixed steps on a complete grid (every group, every step, zero where nothing
+happened); each window's bad and total events are rolling sums over that grid, so the burn rate at a
+step covers exactly the window ending there. Page: 1h and 5m above 14.4, or 6h and 30m above 6.
+Ticket: 1d and 2h above 3, or 3d and 6h above 1. Also the forecast of when the budget runs out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import polars as pl
+
+STEP_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class AlertWindow:
+    severity: str
+    long_seconds: int
+    short_seconds: int
+    factor: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.severity}:{_label(self.long_seconds)}/{_label(self.short_seconds)}"
+
+
+MULTIWINDOW = (
+    AlertWindow("page", 3600, 300, 14.4),
+    AlertWindow("page", 6 * 3600, 1800, 6.0),
+    AlertWindow("ticket", 86400, 2 * 3600, 3.0),
+    AlertWindow("ticket", 3 * 86400, 6 * 3600, 1.0),
+)
+WINDOWS = sorted({w for a in MULTIWINDOW for w in (a.long_seconds, a.short_seconds)})
+
+
+def _label(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def burn_column(seconds: int) -> str:
+    return f"burn_{_label(seconds)}"
+
+
+def _burn(bad: pl.Expr, total: pl.Expr, objective: float) -> pl.Expr:
+    allowed = 1.0 - objective
+    ratio = pl.when(total > 0).then(bad / total).otherwise(0.0)
+    if allowed <= 0:
+        return pl.when(bad > 0).then(float("inf")).otherwise(0.0)
+    return ratio / allowed
+
+
+def burn_rates(events: pl.LazyFrame, objective: float, start: datetime, end: datetime,
+               step_seconds: int = STEP_SECONDS) -> pl.DataFrame:
+    """Per group and step (labelled by the step's end): the burn rate over every window, and the alerts."""
+    step = f"{step_seconds}s"
+    lead = timedelta(seconds=max(WINDOWS))
+    counted = (
+        events.filter(pl.col("time") > start - lead, pl.col("time") <= end)
+        .with_columns(at=(pl.col("time") - timedelta(microseconds=1)).dt.truncate(step) + timedelta(seconds=step_seconds))
+        .group_by("group", "at")
+        .agg(total=pl.len(), bad=(~pl.col("good")).sum())
+    )
+    grid_start = (start - lead).replace(microsecond=0)
+    steps = pl.datetime_range(
+        pl.lit(grid_start).dt.truncate(step), pl.lit(end).dt.truncate(step) + timedelta(seconds=step_seconds),
+        interval=step, time_unit="us", time_zone="UTC", eager=False,
+    ).alias("at")
+    grid = events.select("group").unique().join(pl.select(steps).lazy(), how="cross")
+    rolled = (
+        grid.join(counted, on=["group", "at"], how="left")
+        .with_columns(pl.col("total", "bad").fill_null(0))
+        .sort("group", "at")
+        .with_columns(
+            [
+                _burn(
+                    pl.col("bad").rolling_sum(w // step_seconds, min_samples=1).over("group"),
+                    pl.col("total").rolling_sum(w // step_seconds, min_samples=1).over("group"),
+                    objective,
+                ).alias(burn_column(w))
+                for w in WINDOWS
+            ]
+        )
+        .filter(pl.col("at") > start, pl.col("at") <= end)
+    )
+    alerts = {
+        a.name: (pl.col(burn_column(a.long_seconds)) > a.factor) & (pl.col(burn_column(a.short_seconds)) > a.factor)
+        for a in MULTIWINDOW
+    }
+    return (
+        rolled.with_columns(**alerts)
+        .with_columns(
+            page=pl.any_horizontal([alerts[a.name] for a in MULTIWINDOW if a.severity == "page"]),
+            ticket=pl.any_horizontal([alerts[a.name] for a in MULTIWINDOW if a.severity == "ticket"]),
+        )
+        .collect()
+    )
+
+
+def episodes(rates: pl.DataFrame, severity: str) -> pl.DataFrame:
+    """Contiguous runs of steps where an alert of ``severity`` fires, per group: first and last step."""
+    return (
+        rates.lazy()
+        .sort("group", "at")
+        .with_columns(run=(pl.col(severity) != pl.col(severity).shift(1).over("group")).fill_null(True).cum_sum())
+        .filter(pl.col(severity))
+        .group_by("group", "run")
+        .agg(start=pl.col("at").min(), end=pl.col("at").max(), peak_burn_1h=pl.col("burn_1h").max())
+        .drop("run")
+        .sort("start", "group")
+        .collect()
+    )
+
+
+def exhaustion(budget_remaining: float, burn: float, window_seconds: float, as_of: datetime) -> datetime | None:
+    """When the budget runs out if the recent burn rate holds: None if it is not burning."""
+    if budget_remaining <= 0:
+        return as_of
+    if burn <= 0 or burn == float("inf"):
+        return as_of if burn == float("inf") else None
+    return as_of + timedelta(seconds=budget_remaining * window_seconds / burn)
