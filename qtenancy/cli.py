@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import signal
 import threading
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from collector.config import CollectorConfig, ConfigError, load_config
-from collector.correlate import correlate
+from collector.correlate import correlate, read_calibrations, read_jobs
 from collector.file_ingest import ingest_file
 from collector.ingest import Ingestor
 from collector.server import CollectorServer
@@ -30,6 +33,9 @@ from emulator.run import emulate as run_emulation
 from emulator.run_output import write_run
 from emulator.scenario import ScenarioError, load_scenario
 from emulator.summary import tenant_summary
+from slo.report import HEADER, data_end, evaluate, rows_for_display, to_json, to_markdown
+from slo.sli import Tables
+from slo.specs import SpecError, load_all, parse_window
 from qtenancy.semconv_doc import render as render_semconv
 
 app = typer.Typer(help="Observability and SLO analytics for multi-tenant quantum clouds.", no_args_is_help=True)
@@ -260,6 +266,77 @@ def collector_correlate(config: ConfigOption = None, data_dir: DataDirOption = N
         f"{result.calibrations_rebuilt:,} calibration runs rebuilt; {result.jobs_total:,} jobs in {data.store / 'jobs'}",
         highlight=False,
     )
+
+
+slo_app = typer.Typer(help="SLOs over the correlated jobs table: SLIs, budgets, burn rates.", no_args_is_help=True)
+app.add_typer(slo_app, name="slo")
+DEFAULT_SPECS = Path(__file__).resolve().parent.parent / "slo" / "specs"
+
+
+class ReportFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
+def _specs(paths: list[Path]):
+    try:
+        return load_all(paths or [DEFAULT_SPECS])
+    except SpecError as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+@slo_app.command("validate")
+def slo_validate(specs: Annotated[list[Path], typer.Argument(help="spec files or directories")]) -> None:
+    """Validate SLO specs (qtenancy/v1, Sloth prometheus/v1, OpenSLO); exit 2 with the reason if one is bad."""
+    loaded = _specs(specs)
+    for spec in loaded:
+        what = f"SLI {spec.sli.value}" if spec.sli else "PromQL SLI (alerts only)"
+        console.print(f"ok  {spec.service}/{spec.name}: {what}, objective {spec.objective:.4%}, window {spec.window.label}"
+                      f"  ({spec.source})", highlight=False)
+
+
+@slo_app.command("report")
+def slo_report(
+    data_dir: DataDirOption = None,
+    spec: Annotated[list[Path], typer.Option(help="spec files or directories (default: the shipped slo/specs)")] = [],  # noqa: B006
+    tenant: Annotated[str | None, typer.Option(help="only this tenant's jobs")] = None,
+    window: Annotated[str | None, typer.Option(help="override every spec's window, e.g. 7d or 30d")] = None,
+    at: Annotated[str | None, typer.Option(help="evaluate at this ISO instant (default: the end of the data)")] = None,
+    output: Annotated[ReportFormat, typer.Option("--format", help="table, json or markdown")] = ReportFormat.TABLE,
+) -> None:
+    """Compute every SLO's SLI, error budget, burn rates and budget forecast from the jobs table."""
+    specs = _specs(spec)
+    store = DataDir(_collector_config(None, data_dir=data_dir).data_dir).store
+    try:
+        jobs, calibrations = read_jobs(store), read_calibrations(store)
+    except FileNotFoundError as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if tenant is not None:
+        jobs = jobs.filter(pl.col("tenant") == tenant)
+    tables = Tables(jobs, calibrations)
+    try:
+        as_of = datetime.fromisoformat(at) if at else data_end(tables)
+        chosen = parse_window(window) if window else None
+    except ValueError as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    results = evaluate(specs, tables, as_of, chosen)
+    if output is ReportFormat.JSON:
+        console.out(to_json(results, as_of), end="", highlight=False)
+    elif output is ReportFormat.MARKDOWN:
+        console.out(to_markdown(results, as_of), end="", highlight=False)
+    else:
+        table = Table(title=f"SLOs as of {as_of:%Y-%m-%d %H:%M} UTC")
+        for column in HEADER:
+            table.add_column(column, justify="left" if column in ("SLO", "group", "state") else "right")
+        for row in rows_for_display(results):
+            table.add_row(*row)
+        console.print(table)
 
 
 @app.command()

@@ -1,0 +1,129 @@
+"""The SLO report: for every spec and group, the SLI, the error budget, the burn rates now, the alert
+episodes of the window, and when the budget runs out if the last day's burn holds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from slo.burn_rate import MULTIWINDOW, burn_column, burn_rates, episodes, exhaustion
+from slo.sli import NotComputable, Tables, events, sli_table, window_start
+from slo.specs import SloSpec, Window
+
+NOW_BURNS = (3600, 6 * 3600, 86400, 3 * 86400)
+
+
+@dataclass
+class SloResult:
+    spec: SloSpec
+    window: Window
+    rows: list[dict] = field(default_factory=list)
+    not_computable: str = ""
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def evaluate(specs: list[SloSpec], tables: Tables, as_of: datetime, window: Window | None = None) -> list[SloResult]:
+    results = []
+    for spec in specs:
+        chosen = window or spec.window
+        result = SloResult(spec, chosen)
+        try:
+            table = sli_table(spec, tables, as_of, chosen)
+            rates = burn_rates(events(spec, tables, as_of), spec.objective, window_start(chosen, as_of), as_of)
+        except NotComputable as exc:
+            result.not_computable = str(exc)
+            results.append(result)
+            continue
+        now = rates.filter(pl.col("at") == pl.col("at").max())
+        pages, tickets = episodes(rates, "page"), episodes(rates, "ticket")
+        for row in table.iter_rows(named=True):
+            current = now.filter(pl.col("group") == row["group"])
+            burns = {burn_column(w): (current[burn_column(w)].item() if current.height else 0.0) for w in NOW_BURNS}
+            runs_out = exhaustion(row["budget_remaining"], burns[burn_column(86400)], chosen.seconds, as_of)
+            result.rows.append({
+                **row,
+                **burns,
+                "page_now": bool(current["page"].item()) if current.height else False,
+                "ticket_now": bool(current["ticket"].item()) if current.height else False,
+                "page_episodes": pages.filter(pl.col("group") == row["group"]).height,
+                "ticket_episodes": tickets.filter(pl.col("group") == row["group"]).height,
+                "budget_exhausted_at": runs_out,
+            })
+        results.append(result)
+    return results
+
+
+def as_records(results: list[SloResult]) -> list[dict]:
+    records = []
+    for r in results:
+        base = {"slo": r.spec.name, "service": r.spec.service, "sli": r.spec.sli.value if r.spec.sli else None,
+                "objective": r.spec.objective, "window": r.window.label, "group_by": r.spec.group_by.value,
+                "source": r.spec.source}
+        if r.not_computable:
+            records.append({**base, "not_computable": r.not_computable})
+        for row in r.rows:
+            records.append({**base, **{k: _finite(v) for k, v in row.items()}})
+    return records
+
+
+def to_json(results: list[SloResult], as_of: datetime) -> str:
+    return json.dumps({"as_of": as_of.isoformat(), "slos": as_records(results)}, indent=2, default=str, sort_keys=True) + "\n"
+
+
+def _percent(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    return f"{value * 100:.2f}%"
+
+
+def _burn(value) -> str:
+    return "inf" if value == "inf" else f"{value:.2f}"
+
+
+def rows_for_display(results: list[SloResult]) -> list[list[str]]:
+    rows = []
+    for record in as_records(results):
+        if "not_computable" in record:
+            rows.append([record["slo"], "-", "-", _percent(record["objective"]), "-", "-", "-", "-",
+                         f"not computed: {record['not_computable']}"])
+            continue
+        exhausted = record["budget_exhausted_at"]
+        state = "PAGE" if record["page_now"] else "ticket" if record["ticket_now"] else "ok" if record["met"] else "missed"
+        rows.append([
+            record["slo"], record["group"], f"{record['total']:,}", _percent(record["objective"]), _percent(record["sli"]),
+            _percent(record["budget_remaining"]), _burn(record["burn_1h"]), _burn(record["burn_1d"]),
+            state + (f"; budget out {exhausted:%Y-%m-%d %H:%M}" if isinstance(exhausted, datetime) else ""),
+        ])
+    return rows
+
+
+HEADER = ["SLO", "group", "events", "objective", "SLI", "budget left", "burn 1h", "burn 1d", "state"]
+
+
+def to_markdown(results: list[SloResult], as_of: datetime) -> str:
+    lines = [f"# SLO report as of {as_of.isoformat()}", "", "| " + " | ".join(HEADER) + " |",
+             "|" + "|".join("---" for _ in HEADER) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows_for_display(results)]
+    lines += ["", "Burn rates are error ratios over the window divided by the error budget ratio; alerts follow the "
+              "SRE Workbook's multiwindow set: " + ", ".join(f"{a.name} > {a.factor:g}" for a in MULTIWINDOW) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def data_end(tables: Tables) -> datetime:
+    """The latest instant the tables know of: the natural 'now' of a finished run."""
+    jobs = tables.jobs.select(pl.max_horizontal(pl.col("finished_at").max(), pl.col("submitted_at").max())).collect().item()
+    calibrations = tables.calibrations.select(pl.col("ended_at").max()).collect().item()
+    latest = max(t for t in (jobs, calibrations) if t is not None)
+    return latest.replace(second=0, microsecond=0) + timedelta(minutes=1)
