@@ -32,3 +32,23 @@ def system_tool(name: str) -> str:
             pytest.fail(f"{name} is not installed: `make test` installs it when run as root (apt-get install prometheus)")
         pytest.skip(f"{name} is not installed (Debian package prometheus; `make test` as root installs it)")
     return path
+
+
+@pytest.fixture(scope="session")
+def game_day_store(game_day, tmp_path_factory) -> Path:
+    return _correlated_store(game_day, tmp_path_factory.mktemp("game-day-store"))
+
+
+@pytest.fixture(scope="session")
+def calm_store(tmp_path_factory) -> Path:
+    return _correlated_store(run_of(SCENARIOS / "calm-week.yaml"), tmp_path_factory.mktemp("calm-store"))
+
+
+def _correlated_store(run: EmulationRun, directory: Path) -> Path:
+    """The run as the collector would hold it: bulk-written store, correlated."""
+    from collector.correlate import correlate
+    from emulator.bulk_sink import write_bulk
+
+    write_bulk(run, directory)
+    correlate(directory)
+    return directory

@@ -99,7 +99,7 @@ def test_m6_billing_matches_what_the_meter_owes_for_the_traced_execution():
         {"finished_at": _at(3), "execute_start": start, "execute_end": start + timedelta(seconds=12), "billed_seconds": 7.5},
     ]
     row = sli_table(_spec(SliId.M6, 1.0, meter_granularity_seconds=5.0), Tables(_jobs(rows), EMPTY), _at(60)).row(0, named=True)
-    assert (row["total"], row["good"]) == (3, 2), "3s-7s is one sample (5s), 3s-4s none, 3s-15s owes 15s not 7.5s"
+    assert (row["total"], row["good"]) == (3, 2), "3s-7s holds one sample (5s), 3s-4s none, 3s-15s two (10s, not the 7.5s billed)"
 
 
 def test_m8_latency_within_factor_of_expected_runtime():

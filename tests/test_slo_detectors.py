@@ -1,0 +1,120 @@
+"""Fairness, billing, reproducibility, drift and noisy-neighbour analysis: hand-made cases, and the shipped
+game day scored against the emulator's ground truth (the calm week must raise nothing).
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from collector.correlate import read_jobs
+from slo.billing import per_tenant
+from slo.drift import detect, unexplained
+from slo.fairness import jain_index, shares, starvation_episodes
+from slo.noisy_neighbour import attribute
+from slo.reproducibility import repeats
+
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+US = pl.Datetime("us", "UTC")
+
+
+def _frame(rows: list[dict]) -> pl.LazyFrame:
+    return pl.DataFrame(rows, infer_schema_length=None).lazy().with_columns(
+        pl.col(c).cast(US) for c in ("execute_start", "execute_end", "queue_start", "finished_at") if c in rows[0]
+    )
+
+
+def test_shares_against_quotas_and_jains_index():
+    rows = [{"tenant": t, "execute_start": T0 + timedelta(minutes=i + 1), "exec_seconds": s, "queue_wait_seconds": w}
+            for i, (t, s, w) in enumerate([("a", 60.0, 5.0), ("a", 20.0, 50.0), ("b", 20.0, 1.0)])]
+    table = shares(_frame(rows), {"a": 0.5, "b": 0.25, "c": 0.25}, T0, T0 + timedelta(hours=1))
+    by = {r["tenant"]: r for r in table.iter_rows(named=True)}
+    assert by["a"]["share"] == pytest.approx(0.8) and by["b"]["share"] == pytest.approx(0.2)
+    assert by["a"]["share_minus_quota"] == pytest.approx(0.3) and by["c"]["jobs"] == 0
+    assert by["a"]["longest_wait_seconds"] == 50.0
+    x = np.array([0.8 / 0.5, 0.2 / 0.25])
+    assert jain_index(table) == pytest.approx(x.sum() ** 2 / (2 * (x**2).sum())), "c had no work and does not count"
+
+
+def test_starvation_episodes_merge_overlapping_waits():
+    rows = [
+        {"tenant": "a", "provenance_id": "1", "queue_start": T0, "execute_start": T0 + timedelta(minutes=90), "finished_at": None},
+        {"tenant": "a", "provenance_id": "2", "queue_start": T0 + timedelta(minutes=10), "execute_start": T0 + timedelta(minutes=130), "finished_at": None},
+        {"tenant": "a", "provenance_id": "3", "queue_start": T0 + timedelta(hours=5), "execute_start": T0 + timedelta(hours=5, minutes=5), "finished_at": None},
+    ]
+    found = starvation_episodes(_frame(rows), 3600, T0, T0 + timedelta(hours=6))
+    assert found.select("tenant", "start", "end", "jobs").rows() == [
+        ("a", T0 + timedelta(hours=1), T0 + timedelta(minutes=130), 2)
+    ]
+
+
+def test_billing_under_and_over_against_what_the_meter_owes():
+    start = T0 + timedelta(seconds=3)
+    rows = [
+        {"provenance_id": "1", "tenant": "a", "backend": "b", "finished_at": T0 + timedelta(minutes=1), "billed_seconds": 5.0,
+         "execute_start": start, "execute_end": start + timedelta(seconds=4), "exec_seconds": 4.0},
+        {"provenance_id": "2", "tenant": "a", "backend": "b", "finished_at": T0 + timedelta(minutes=2), "billed_seconds": 7.5,
+         "execute_start": start, "execute_end": start + timedelta(seconds=12), "exec_seconds": 12.0},
+        {"provenance_id": "3", "tenant": "a", "backend": "b", "finished_at": T0 + timedelta(minutes=3), "billed_seconds": 10.0,
+         "execute_start": start, "execute_end": start + timedelta(seconds=1), "exec_seconds": 1.0},
+    ]
+    row = per_tenant(_frame(rows), 5.0, T0, T0 + timedelta(hours=1)).row(0, named=True)
+    assert (row["owed_seconds"], row["billed_seconds"], row["used_seconds"]) == (15.0, 22.5, 17.0), "5 + 10 + 0 owed"
+    assert row["under_billed_seconds"] == 2.5 and row["over_billed_seconds"] == 10.0 and row["misbilled_jobs"] == 2
+
+
+def _repeated(fidelities: list[float], shots: int) -> pl.LazyFrame:
+    return pl.DataFrame({
+        "circuit_hash": "c", "backend": "b", "calibration_id": 1, "shots": shots, "tenant": "a", "namespace": "n",
+        "finished_at": [T0] * len(fidelities), "measured_fidelity": fidelities,
+    }).lazy().with_columns(pl.col("finished_at").cast(US))
+
+
+def test_reproducibility_accounts_for_shot_noise():
+    rng = np.random.default_rng(5)
+    p = np.array([0.45, 0.45, 0.05, 0.05])
+    ideal = np.array([0.5, 0.5, 0.0, 0.0])
+
+    def fidelity(counts, n):
+        return float((np.sqrt(counts / n) * np.sqrt(ideal)).sum() ** 2)
+
+    noisy_but_fine = [fidelity(rng.multinomial(100, p), 100) for _ in range(30)]
+    table = repeats(_repeated(noisy_but_fine, 100))
+    assert np.std(noisy_but_fine) > 0.02, "100-shot runs really are spread out"
+    assert table["p_value"][0] > 0.01, "and shot noise explains it"
+    drifting = [fidelity(rng.multinomial(10_000, p * (1 - d) + d / 4), 10_000) for d in np.linspace(0, 0.1, 30)]
+    assert np.std(drifting) < np.std(noisy_but_fine)
+    assert repeats(_repeated(drifting, 10_000))["p_value"][0] < 1e-6, "a smaller spread at 10,000 shots is not shot noise"
+
+
+def test_game_day_drift_is_found_on_the_right_backend_within_two_hours(game_day, game_day_store):
+    jobs = read_jobs(game_day_store)
+    drifts = unexplained(detect(jobs), attribute(jobs))
+    f1 = next(f for f in game_day.ground_truth["faults"] if f["id"] == "F1")
+    start = datetime.fromisoformat(f1["start"])
+    assert drifts["backend"].to_list() == [f1["backend"]]
+    delay = drifts["detected_at"][0] - start
+    assert timedelta(0) < delay <= timedelta(hours=2), delay
+
+
+def test_game_day_noisy_neighbour_names_the_antagonist(game_day, game_day_store):
+    incidents = attribute(read_jobs(game_day_store))
+    f4 = next(f for f in game_day.ground_truth["faults"] if f["id"] == "F4")
+    start, end = datetime.fromisoformat(f4["start"]), datetime.fromisoformat(f4["end"])
+    correct = incidents.filter(
+        pl.col("suspect") == f4["antagonist"], pl.col("victim").is_in(f4["victims"]),
+        pl.col("start") < end, pl.col("end") > start,
+    )
+    precision = correct.height / incidents.height
+    recall = correct["victim"].n_unique() / len(f4["victims"])
+    assert precision >= 0.9 and recall >= 0.9, (precision, recall, incidents)
+    assert (incidents["control_group"] == f4["control_group"]).all()
+    assert (correct["confidence"] > 0.9).all()
+
+
+def test_calm_week_raises_no_incident_and_no_drift(calm_store):
+    jobs = read_jobs(calm_store)
+    incidents = attribute(jobs)
+    assert incidents.is_empty(), incidents
+    assert detect(jobs).is_empty()
