@@ -11,6 +11,7 @@ from typing import Annotated
 
 import polars as pl
 import typer
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -33,9 +34,14 @@ from emulator.run import emulate as run_emulation
 from emulator.run_output import write_run
 from emulator.scenario import ScenarioError, load_scenario
 from emulator.summary import tenant_summary
-from slo.report import HEADER, data_end, evaluate, rows_for_display, to_json, to_markdown
-from slo.sli import Tables
-from slo.specs import SpecError, load_all, parse_window
+from slo.billing import per_tenant as billing_per_tenant
+from slo.drift import detect, unexplained
+from slo.fairness import jain_index, shares, starvation_episodes
+from slo.noisy_neighbour import attribute
+from slo.report import HEADER, Analyses, data_end, evaluate, markdown_sections, rows_for_display, to_json_with, to_markdown
+from slo.reproducibility import repeats
+from slo.sli import Tables, window_start
+from slo.specs import SpecError, Window, load_all, parse_window
 from qtenancy.semconv_doc import render as render_semconv
 
 app = typer.Typer(help="Observability and SLO analytics for multi-tenant quantum clouds.", no_args_is_help=True)
@@ -271,6 +277,8 @@ def collector_correlate(config: ConfigOption = None, data_dir: DataDirOption = N
 slo_app = typer.Typer(help="SLOs over the correlated jobs table: SLIs, budgets, burn rates.", no_args_is_help=True)
 app.add_typer(slo_app, name="slo")
 DEFAULT_SPECS = Path(__file__).resolve().parent.parent / "slo" / "specs"
+STARVATION_BOUND_SECONDS = 3600.0
+METER_GRANULARITY_SECONDS = 5.0
 
 
 class ReportFormat(StrEnum):
@@ -305,8 +313,11 @@ def slo_report(
     window: Annotated[str | None, typer.Option(help="override every spec's window, e.g. 7d or 30d")] = None,
     at: Annotated[str | None, typer.Option(help="evaluate at this ISO instant (default: the end of the data)")] = None,
     output: Annotated[ReportFormat, typer.Option("--format", help="table, json or markdown")] = ReportFormat.TABLE,
+    quotas: Annotated[
+        Path | None, typer.Option(help="tenant quotas for fairness: a scenario file, or a YAML mapping tenant: share")
+    ] = None,
 ) -> None:
-    """Compute every SLO's SLI, error budget, burn rates and budget forecast from the jobs table."""
+    """SLIs, error budgets, burn rates and forecasts; fairness, billing, reproducibility, drift and noisy neighbours."""
     specs = _specs(spec)
     store = DataDir(_collector_config(None, data_dir=data_dir).data_dir).store
     try:
@@ -316,20 +327,23 @@ def slo_report(
         raise typer.Exit(1) from None
     if tenant is not None:
         jobs = jobs.filter(pl.col("tenant") == tenant)
-    tables = Tables(jobs, calibrations)
+    repeated = repeats(jobs)
+    tables = Tables(jobs, calibrations, repeated.lazy())
     try:
         as_of = datetime.fromisoformat(at) if at else data_end(tables)
         chosen = parse_window(window) if window else None
-    except ValueError as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        shares_of = _quotas(quotas)
+    except (ValueError, OSError, ScenarioError) as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
     results = evaluate(specs, tables, as_of, chosen)
+    analyses = _analyses(jobs, repeated, shares_of, window_start(chosen or Window(30 * 86400.0), as_of), as_of)
     if output is ReportFormat.JSON:
-        console.out(to_json(results, as_of), end="", highlight=False)
+        console.out(to_json_with(results, analyses, as_of), end="", highlight=False)
     elif output is ReportFormat.MARKDOWN:
-        console.out(to_markdown(results, as_of), end="", highlight=False)
+        console.out(to_markdown(results, as_of) + markdown_sections(analyses), end="", highlight=False)
     else:
         table = Table(title=f"SLOs as of {as_of:%Y-%m-%d %H:%M} UTC")
         for column in HEADER:
@@ -337,6 +351,55 @@ def slo_report(
         for row in rows_for_display(results):
             table.add_row(*row)
         console.print(table)
+        for name, frame in analyses.sections().items():
+            title = name.replace("_", " ")
+            if name == "fairness" and analyses.jain is not None:
+                title += f" (Jain's index {analyses.jain:.3f})"
+            console.print(_rich_table(title, frame))
+
+
+def _rich_table(title: str, frame: pl.DataFrame) -> Table:
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(column)
+    for row in frame.iter_rows():
+        table.add_row(*(_display(v) for v in row))
+    if frame.is_empty():
+        table.add_row(*(["none"] + [""] * (len(frame.columns) - 1)))
+    return table
+
+
+def _display(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}"
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M}"
+    return "" if value is None else str(value)
+
+
+def _quotas(path: Path | None) -> dict[str, float]:
+    if path is None:
+        return {}
+    document = yaml.safe_load(path.read_text())
+    if isinstance(document, dict) and "tenants" in document:
+        return {t.id: t.quota_share for t in load_scenario(path).tenants}
+    if not isinstance(document, dict) or not all(isinstance(v, (int, float)) for v in document.values()):
+        raise ValueError(f"{path}: quotas must be a scenario file or a mapping of tenant to share")
+    return {str(k): float(v) for k, v in document.items()}
+
+
+def _analyses(jobs: pl.LazyFrame, repeated: pl.DataFrame, quotas: dict[str, float], start: datetime, end: datetime) -> Analyses:
+    table = shares(jobs, quotas, start, end)
+    incidents = attribute(jobs)
+    return Analyses(
+        shares=table,
+        jain=jain_index(table),
+        starvation=starvation_episodes(jobs, STARVATION_BOUND_SECONDS, start, end),
+        billing=billing_per_tenant(jobs, METER_GRANULARITY_SECONDS, start, end),
+        repeats=repeated,
+        drifts=unexplained(detect(jobs), incidents),
+        incidents=incidents,
+    )
 
 
 @app.command()

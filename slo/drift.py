@@ -54,6 +54,7 @@ def detect(jobs: pl.LazyFrame, params: DriftParameters = DriftParameters()) -> p
         .drop("run")
         .join(groups, on="backend", how="left")
         .with_columns(pl.col("onset").fill_null(pl.col("detected_at")))
+        .with_columns(detection_delay_minutes=(pl.col("detected_at") - pl.col("onset")).dt.total_minutes())
         .sort("detected_at", "backend")
         .collect()
     )

@@ -127,3 +127,73 @@ def data_end(tables: Tables) -> datetime:
     calibrations = tables.calibrations.select(pl.col("ended_at").max()).collect().item()
     latest = max(t for t in (jobs, calibrations) if t is not None)
     return latest.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+@dataclass
+class Analyses:
+    """The analyses beside the SLO table: fairness (M7), billing (M6), reproducibility (M3), drift, M9."""
+
+    shares: pl.DataFrame
+    jain: float | None
+    starvation: pl.DataFrame
+    billing: pl.DataFrame
+    repeats: pl.DataFrame
+    drifts: pl.DataFrame
+    incidents: pl.DataFrame
+
+    def sections(self) -> dict[str, pl.DataFrame]:
+        irreproducible = self.repeats.filter(pl.col("p_value") < 0.01)
+        return {
+            "fairness": self.shares.select(
+                "tenant", "quota", "share", "share_minus_quota", "jobs", "median_wait_seconds", "longest_wait_seconds"
+            ),
+            "starvation": self.starvation.select("tenant", "start", "end", "minutes", "jobs", "first_job"),
+            "billing": self.billing.select(
+                "tenant", "jobs", "billed_seconds", "owed_seconds", "used_seconds", "under_billed_seconds",
+                "over_billed_seconds", "misbilled_jobs",
+            ),
+            "reproducibility": self.repeats.group_by("tenant").agg(
+                groups=pl.len(), irreproducible=(pl.col("p_value") < 0.01).sum(), median_runs=pl.col("runs").median()
+            ).sort("tenant") if self.repeats.height else pl.DataFrame({"tenant": [], "groups": []}),
+            "drift": self.drifts.select(
+                "backend", "control_group", "onset", "detected_at", "detection_delay_minutes", "end", "lowest_z"
+            ),
+            "noisy_neighbours": self.incidents.select(
+                "victim", "backend", "start", "end", "suspect", "confidence", "activity_ratio", "fidelity_change", "jobs"
+            ),
+            "irreproducible_groups": irreproducible.select("tenant", "backend", "circuit_hash", "runs", "p_value").head(20),
+        }
+
+
+def to_json_with(results: list[SloResult], analyses: Analyses, as_of: datetime) -> str:
+    body = json.loads(to_json(results, as_of))
+    body["jain_index"] = analyses.jain
+    body.update({name: json.loads(frame.write_json()) for name, frame in analyses.sections().items()})
+    return json.dumps(body, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def _markdown_table(frame: pl.DataFrame) -> list[str]:
+    if frame.is_empty():
+        return ["(none)"]
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "|".join("---" for _ in frame.columns) + "|"]
+    for row in frame.iter_rows():
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return lines
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M}"
+    return "" if value is None else str(value)
+
+
+def markdown_sections(analyses: Analyses) -> str:
+    lines = []
+    for name, frame in analyses.sections().items():
+        title = name.replace("_", " ").capitalize()
+        if name == "fairness" and analyses.jain is not None:
+            title += f" (Jain's index {analyses.jain:.3f})"
+        lines += ["", f"## {title}", "", *_markdown_table(frame)]
+    return "\n".join(lines) + "\n"

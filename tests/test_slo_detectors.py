@@ -118,3 +118,39 @@ def test_calm_week_raises_no_incident_and_no_drift(calm_store):
     incidents = attribute(jobs)
     assert incidents.is_empty(), incidents
     assert detect(jobs).is_empty()
+
+
+def test_cli_report_and_validate(game_day_store, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT, SCENARIOS
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "store").symlink_to(game_day_store)
+    env = {**os.environ, "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-m", "qtenancy", "slo", "report", "--data-dir", str(data), "--format", "json",
+         "--quotas", str(SCENARIOS / "game-day.yaml")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    billing = {r["group"]: r for r in report["slos"] if r["slo"] == "billing-accuracy"}
+    assert billing["fintech"]["sli"] < 1.0 and billing["physics"]["sli"] == 1.0, "F5 shows on fintech alone"
+    assert [d["backend"] for d in report["drift"]] == ["perth"]
+    assert {i["suspect"] for i in report["noisy_neighbours"]} == {"startup"}
+    assert 0 < report["jain_index"] <= 1
+    tenant = subprocess.run([sys.executable, "-m", "qtenancy", "slo", "report", "--data-dir", str(data), "--tenant", "qchem",
+                             "--format", "markdown", "--window", "7d"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert tenant.returncode == 0 and "| job-success-tenant | qchem |" in tenant.stdout
+    assert "| job-success-tenant | physics |" not in tenant.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: qtenancy/v1\nslos:\n  - {name: x, sli: M1, objective: 150}\n")
+    refused = subprocess.run([sys.executable, "-m", "qtenancy", "slo", "validate", str(bad)], capture_output=True, text=True,
+                             cwd=ROOT, env=env)
+    assert refused.returncode == 2 and "slos.0.objective: Input should be less than or equal to 100" in refused.stderr
+    ok = subprocess.run([sys.executable, "-m", "qtenancy", "slo", "validate", str(ROOT / "slo" / "specs")],
+                        capture_output=True, text=True, cwd=ROOT, env=env)
+    assert ok.returncode == 0 and "job-success-platform: SLI M1" in ok.stdout
