@@ -8,8 +8,6 @@ can tell a bad payload (400) from an unsupported one (415) or one too large (413
 from __future__ import annotations
 
 import base64
-import binascii
-import gzip
 import json
 import zlib
 from dataclasses import dataclass
@@ -152,10 +150,3 @@ def response(signal: Signal, rejected: int, message: str, content_type: str) -> 
     if content_type == JSON:
         return json.dumps(json_format.MessageToDict(reply)).encode()
     return reply.SerializeToString()
-
-
-def gunzip_file(data: bytes) -> bytes:
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, binascii.Error) as exc:
-        raise PayloadError(400, f"not a valid gzip file: {exc}") from None

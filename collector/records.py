@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 import polars as pl
 from google.protobuf.message import Message
 
-from qtenancy.semconv import Attr
-from qtenancy.store_layout import CONTRACT_COLUMNS, LOG_SCHEMA, LOGS, METRIC_POINTS, METRIC_POINT_SCHEMA, SPAN_SCHEMA, SPANS
-
 from collector.otlp_payload import Signal
+from qtenancy.semconv import Attr
+from qtenancy.store_layout import CONTRACT_COLUMNS, LOG_SCHEMA, LOGS, METRIC_POINT_SCHEMA, METRIC_POINTS, SPAN_SCHEMA, SPANS
 
 JOB_PREFIX = "qtenancy.job"
 _PID = Attr.PROVENANCE_ID.value
@@ -95,6 +94,15 @@ def _check(record_name: str, trace_id: str, contract: dict, tenant: str | None, 
     return True
 
 
+def _common(columns: dict[str, list], service: str | None, tenant: str | None, contract: dict, other: dict) -> None:
+    """The columns spans and log records share: where they came from, and their attributes."""
+    columns["service_name"].append(service)
+    columns["ingest_tenant"].append(tenant)
+    for name in _CONTRACT:
+        columns[name].append(contract.get(name))
+    columns["attributes"].append(json.dumps(other, sort_keys=True) if other else None)
+
+
 def _frame(columns: dict[str, list], schema: dict) -> pl.DataFrame:
     return pl.DataFrame(columns, schema=schema, strict=False)
 
@@ -121,11 +129,7 @@ def _spans(request: Message, tenant: str | None, out: Flattened) -> None:
                 columns["end_ns"].append(span.end_time_unix_nano)
                 columns["status_code"].append(span.status.code)
                 columns["status_message"].append(span.status.message or None)
-                columns["service_name"].append(service)
-                columns["ingest_tenant"].append(tenant)
-                for name in _CONTRACT:
-                    columns[name].append(contract.get(name))
-                columns["attributes"].append(json.dumps(other, sort_keys=True) if other else None)
+                _common(columns, service, tenant, contract, other)
                 out.accepted += 1
     out.tables[SPANS] = _frame(columns, SPAN_SCHEMA)
 
@@ -149,11 +153,7 @@ def _logs(request: Message, tenant: str | None, out: Flattened) -> None:
                 columns["severity_text"].append(record.severity_text or None)
                 columns["event_name"].append(name or None)
                 columns["body"].append(body if isinstance(body, str) or body is None else json.dumps(body, sort_keys=True))
-                columns["service_name"].append(service)
-                columns["ingest_tenant"].append(tenant)
-                for column in _CONTRACT:
-                    columns[column].append(contract.get(column))
-                columns["attributes"].append(json.dumps(other, sort_keys=True) if other else None)
+                _common(columns, service, tenant, contract, other)
                 out.accepted += 1
     out.tables[LOGS] = _frame(columns, LOG_SCHEMA)
 

@@ -15,7 +15,6 @@ import queue
 import struct
 import threading
 import zlib
-from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path

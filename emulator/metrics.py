@@ -8,6 +8,7 @@ so the live ``/metrics`` endpoint and the timestamped OpenMetrics file show the 
 from __future__ import annotations
 
 import heapq
+
 import polars as pl
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
 

@@ -11,13 +11,13 @@ import polars as pl
 
 from emulator.ground_truth import ground_truth
 from emulator.job_log import JobLog
+from emulator.job_trace import present_stage_mask
 from emulator.results import measured_fidelity
 from emulator.scenario import Scenario, TelemetryLoss
 from emulator.simulation import Simulation
 from emulator.telemetry_loss import decide
-from emulator.job_trace import present_stage_mask
-from qtenancy.store_layout import stage_names
 from qtenancy.semconv import Outcome
+from qtenancy.store_layout import stage_names
 
 
 @dataclass

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from qtenancy.semconv import STAGES, Span as SpanName
+from qtenancy.semconv import STAGES
+from qtenancy.semconv import Span as SpanName
 
 
 @dataclass(frozen=True)

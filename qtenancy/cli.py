@@ -34,15 +34,25 @@ from emulator.run import emulate as run_emulation
 from emulator.run_output import write_run
 from emulator.scenario import ScenarioError, load_scenario
 from emulator.summary import tenant_summary
+from qtenancy.semconv_doc import render as render_semconv
 from slo.billing import per_tenant as billing_per_tenant
 from slo.drift import detect, unexplained
 from slo.fairness import jain_index, shares, starvation_episodes
 from slo.noisy_neighbour import attribute
-from slo.report import HEADER, Analyses, data_end, evaluate, markdown_sections, rows_for_display, to_json_with, to_markdown
+from slo.report import (
+    HEADER,
+    Analyses,
+    data_end,
+    evaluate,
+    format_cell,
+    markdown_sections,
+    rows_for_display,
+    to_json_with,
+    to_markdown,
+)
 from slo.reproducibility import repeats
 from slo.sli import Tables, window_start
 from slo.specs import SpecError, Window, load_all, parse_window
-from qtenancy.semconv_doc import render as render_semconv
 
 app = typer.Typer(help="Observability and SLO analytics for multi-tenant quantum clouds.", no_args_is_help=True)
 console = Console()
@@ -363,18 +373,10 @@ def _rich_table(title: str, frame: pl.DataFrame) -> Table:
     for column in frame.columns:
         table.add_column(column)
     for row in frame.iter_rows():
-        table.add_row(*(_display(v) for v in row))
+        table.add_row(*(format_cell(v) for v in row))
     if frame.is_empty():
         table.add_row(*(["none"] + [""] * (len(frame.columns) - 1)))
     return table
-
-
-def _display(value) -> str:
-    if isinstance(value, float):
-        return f"{value:,.4g}"
-    if isinstance(value, datetime):
-        return f"{value:%Y-%m-%d %H:%M}"
-    return "" if value is None else str(value)
 
 
 def _quotas(path: Path | None) -> dict[str, float]:

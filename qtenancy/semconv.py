@@ -293,5 +293,3 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(Metric.TELEMETRY_SPANS_DROPPED, MetricType.COUNTER, "", (L.BACKEND,),
                "Job spans lost between the SDK and the exporter (SLI M5)."),
 )
-
-METRIC_SPECS: dict[str, MetricSpec] = {m.name: m for m in METRICS}

@@ -116,5 +116,3 @@ CATALOGUE: dict[SliId, Sli] = {
         "closed admitted jobs; good: the result came within the factor times the expected runtime",
     ),
 }
-
-GROUP_COLUMNS = {"platform": None, "tenant": "tenant", "backend": "backend", "namespace": "namespace"}

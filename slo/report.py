@@ -177,11 +177,11 @@ def _markdown_table(frame: pl.DataFrame) -> list[str]:
         return ["(none)"]
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "|".join("---" for _ in frame.columns) + "|"]
     for row in frame.iter_rows():
-        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+        lines.append("| " + " | ".join(format_cell(v) for v in row) + " |")
     return lines
 
 
-def _cell(value) -> str:
+def format_cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, datetime):

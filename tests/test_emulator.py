@@ -8,7 +8,6 @@ import sys
 from datetime import timedelta
 
 import polars as pl
-import pytest
 
 from emulator.meter import sampled_seconds
 from emulator.run import emulate

@@ -5,7 +5,6 @@ a filter on an unknown column; Sloth's own bad fixtures; an unknown spec version
 """
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import polars as pl
 import pytest

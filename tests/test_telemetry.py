@@ -21,13 +21,13 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from prometheus_client.parser import text_string_to_metric_families
 
 from emulator.job_trace import present_stage_mask
-from qtenancy.store_layout import stage_names
 from emulator.metrics import MetricsReplay
 from emulator.openmetrics_file import write_openmetrics
 from emulator.otlp_sink import OtlpTarget, Protocol, export_run
 from emulator.realtime import LiveMetrics, VirtualClock
 from qtenancy.semconv import ATTRIBUTES, METRICS, STAGES, Attr, Metric, MetricType, Span
 from qtenancy.semconv_doc import render
+from qtenancy.store_layout import stage_names
 
 from .conftest import ROOT, TEST_SCENARIOS, run_of, system_tool
 from .otlp_receiver import GrpcReceiver, HttpReceiver
