@@ -292,6 +292,26 @@ class OpenSlo(Loose):
 
 
 @dataclass(frozen=True)
+class RuleSource:
+    """What the Sloth-compatible rule generator needs: the SLI as PromQL, and how to alert on it."""
+
+    service: str
+    name: str
+    objective_percent: float
+    labels: dict[str, str]
+    spec_version: str
+    mode: str
+    alerting: SlothAlerting
+    error_query: str = ""
+    total_query: str = ""
+    error_ratio_query: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.service}-{self.name}"
+
+
+@dataclass(frozen=True)
 class SloSpec:
     """One SLO as the engine uses it, whatever format it came in."""
 
@@ -307,7 +327,7 @@ class SloSpec:
     description: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     not_computable: str = ""
-    sloth: SlothSlo | None = None
+    rules: RuleSource | None = None
 
 
 def _from_native(slo: NativeSlo, source: str) -> SloSpec:
@@ -333,15 +353,25 @@ def _catalogue_id(labels: dict[str, str], where: str) -> tuple[SliId | None, str
         raise SpecError(f"{where}: labels.qtenancy_sli: {value!r} is not an SLI of the catalogue") from None
 
 
-def _from_sloth(service: SlothService, source: str, window: Window) -> list[SloSpec]:
+def _from_sloth(service: SlothService, source: str, window: Window, version: str, mode: str) -> list[SloSpec]:
     specs = []
     for i, slo in enumerate(service.slos):
         labels = {**service.labels, **slo.labels}
         sli, why = _catalogue_id(labels, f"{source}: slos[{i}]")
+        queries = slo.sli.events or slo.sli.raw
+        rules = None
+        if queries is not None:
+            rules = RuleSource(
+                service=service.service, name=slo.name, objective_percent=slo.objective, labels=labels,
+                spec_version=version, mode=mode, alerting=slo.alerting,
+                error_query=getattr(queries, "error_query", ""), total_query=getattr(queries, "total_query", ""),
+                error_ratio_query=getattr(queries, "error_ratio_query", ""),
+            )
         specs.append(SloSpec(
             name=slo.name, service=service.service, objective=round(slo.objective / 100, 12), window=window, source=source,
             sli=sli, group_by=Grouping(labels.get("qtenancy_group_by", "platform")), description=slo.description,
-            labels=labels, not_computable=why, sloth=slo,
+            labels=labels, not_computable="its SLI is a Sloth plugin, which qtenancy does not run" if rules is None else why,
+            rules=rules,
         ))
     return specs
 
@@ -353,14 +383,25 @@ def _from_openslo_alpha(doc: OpenSloAlpha, source: str) -> list[SloSpec]:
         raise SpecError(f"{source}: spec.timeWindows[0]: {window.count} {window.unit}: as in Sloth, OpenSLO v1alpha SLOs "
                         "must use a 30-day window")
     sli, why = _catalogue_id(doc.metadata.labels, source)
-    return [
-        SloSpec(
-            name=doc.metadata.name if len(doc.spec.objectives) == 1 else f"{doc.metadata.name}-{i}",
-            service=doc.spec.service, objective=o.target, window=Window(days * 86400.0), source=source, sli=sli,
-            description=doc.spec.description, labels=dict(doc.metadata.labels), not_computable=why,
+    specs = []
+    for i, o in enumerate(doc.spec.objectives):
+        name = f"{doc.metadata.name}-{i}"
+        ratio = o.ratio_metrics
+        if ratio.good is not None:
+            raw = f"1 - (\n  (\n    {ratio.good.query}\n  )\n  /\n  (\n    {ratio.total.query}\n  )\n)\n"
+        else:
+            raw = f"(\n  {ratio.bad.query}\n)\n/\n(\n  {ratio.total.query}\n)\n"
+        off = SlothAlert(disable=True)
+        rules = RuleSource(
+            service=doc.spec.service, name=name, objective_percent=round(o.target * 100, 10), labels={},
+            spec_version="openslo/v1alpha", mode="cli-gen-openslo",
+            alerting=SlothAlerting(page_alert=off, ticket_alert=off), error_ratio_query=raw,
         )
-        for i, o in enumerate(doc.spec.objectives)
-    ]
+        specs.append(SloSpec(
+            name=name, service=doc.spec.service, objective=o.target, window=Window(days * 86400.0), source=source,
+            sli=sli, description=doc.spec.description, labels=dict(doc.metadata.labels), not_computable=why, rules=rules,
+        ))
+    return specs
 
 
 def _openslo_window(duration: str) -> Window:
@@ -415,9 +456,9 @@ def load_specs(path: Path, default_window: Window = Window(30 * 86400.0)) -> lis
         if version == "qtenancy/v1":
             specs += [_from_native(s, where) for s in _validate(NativeFile, document, where).slos]
         elif version == "prometheus/v1":
-            specs += _from_sloth(_validate(SlothFile, document, where), where, default_window)
+            specs += _from_sloth(_validate(SlothFile, document, where), where, default_window, version, "cli-gen-prom")
         elif api == "sloth.slok.dev/v1":
-            specs += _from_sloth(_validate(SlothKubernetes, document, where).spec, where, default_window)
+            specs += _from_sloth(_validate(SlothKubernetes, document, where).spec, where, default_window, api, "cli-gen-k8s")
         elif api == "openslo/v1alpha":
             specs += _from_openslo_alpha(_validate(OpenSloAlpha, document, where), where)
         elif api == "openslo/v1" and document.get("kind") == "SLI":

@@ -1,0 +1,233 @@
+"""Sloth-compatible SLO rules: SLI error-ratio recordings for every window, the metadata recordings, and
+multiwindow multi-burn-rate page and ticket alerts, with Sloth's rule names, labels and expressions.
+
+Sloth (github.com/slok/sloth) is the reference; there is no Python Sloth, so this is ours. Numbers are
+printed the way Go prints float64 (shortest round-trip digits), and burn factors are computed in Go's order
+of operations, so the expressions match Sloth's to the digit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from slo.specs import RuleSource, parse_duration
+
+SUMMARY = "{{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn rate is over expected."
+TITLE = "({severity}) {{{{$labels.sloth_service}}}} {{{{$labels.sloth_slo}}}} SLO error budget burn rate is too fast."
+
+
+def go_float(value: float) -> str:
+    """Go's %v for a float64: the shortest digits that round-trip, no trailing '.0'."""
+    text = repr(float(value))
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        sign, digits = exponent[0] if exponent[0] in "+-" else "+", exponent.lstrip("+-")
+        return f"{mantissa.removesuffix('.0')}e{sign}{digits.zfill(2)}"
+    return text.removesuffix(".0")
+
+
+def prom_duration(seconds: float) -> str:
+    """Prometheus' duration format: years and weeks only when exact (so 30d, 4w, 1d, 1h30m)."""
+    ms = int(round(seconds * 1000))
+    if ms == 0:
+        return "0s"
+    out = ""
+    for unit, size, exact in (("y", 365 * 86_400_000, True), ("w", 7 * 86_400_000, True), ("d", 86_400_000, False),
+                              ("h", 3_600_000, False), ("m", 60_000, False), ("s", 1000, False), ("ms", 1, False)):
+        if exact and ms % size:
+            continue
+        if ms // size:
+            out += f"{ms // size}{unit}"
+            ms -= (ms // size) * size
+    return out
+
+
+@dataclass(frozen=True)
+class BurnWindow:
+    budget_percent: float
+    short_seconds: float
+    long_seconds: float
+
+    def speed(self, period_seconds: float) -> float:
+        """Sloth's burn factor, in its order of operations and units: (percent / 100) * period / long window, in hours."""
+        return (self.budget_percent / 100) * (period_seconds / 3600) / (self.long_seconds / 3600)
+
+
+@dataclass(frozen=True)
+class AlertWindows:
+    period_seconds: float
+    page_quick: BurnWindow
+    page_slow: BurnWindow
+    ticket_quick: BurnWindow
+    ticket_slow: BurnWindow
+
+    @property
+    def sli_windows(self) -> list[float]:
+        found = {w for b in (self.page_quick, self.page_slow, self.ticket_quick, self.ticket_slow)
+                 for w in (b.short_seconds, b.long_seconds)}
+        return sorted(found)
+
+
+def default_windows(period_seconds: float) -> AlertWindows:
+    """Sloth's defaults (the SRE Workbook's): 2% of the budget in 1h, 5% in 6h, 10% in 1d and in 3d."""
+    return AlertWindows(
+        period_seconds,
+        BurnWindow(2, 300, 3600), BurnWindow(5, 1800, 6 * 3600),
+        BurnWindow(10, 2 * 3600, 86400), BurnWindow(10, 6 * 3600, 3 * 86400),
+    )
+
+
+class _Window(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    error_budget_percent: float = Field(gt=0, le=100, alias="errorBudgetPercent")
+    short_window: str = Field(alias="shortWindow")
+    long_window: str = Field(alias="longWindow")
+
+
+class _Pair(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    quick: _Window
+    slow: _Window
+
+
+class _WindowsSpec(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    slo_period: str = Field(alias="sloPeriod")
+    page: _Pair
+    ticket: _Pair
+
+
+class _WindowsFile(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    api_version: str = Field(alias="apiVersion", pattern="^sloth.slok.dev/v1$")
+    kind: str = Field(pattern="^AlertWindows$")
+    spec: _WindowsSpec
+
+
+def load_windows(path: Path) -> AlertWindows:
+    """A Sloth ``AlertWindows`` file (for periods other than the defaults, e.g. 7d)."""
+    spec = _WindowsFile.model_validate(yaml.safe_load(path.read_text())).spec
+
+    def burn(w: _Window) -> BurnWindow:
+        return BurnWindow(w.error_budget_percent, parse_duration(w.short_window), parse_duration(w.long_window))
+
+    return AlertWindows(parse_duration(spec.slo_period), burn(spec.page.quick), burn(spec.page.slow),
+                        burn(spec.ticket.quick), burn(spec.ticket.slow))
+
+
+def _selector(source: RuleSource) -> str:
+    return f'{{sloth_id="{source.id}", sloth_service="{source.service}", sloth_slo="{source.name}"}}'
+
+
+def _sli_expr(source: RuleSource, window: str) -> str:
+    if source.error_ratio_query:
+        return f"({source.error_ratio_query.replace('{{.window}}', window)})"
+    error = source.error_query.replace("{{.window}}", window)
+    total = source.total_query.replace("{{.window}}", window)
+    return f"({error})\n/\n({total})\n"
+
+
+def _labels(source: RuleSource, extra: dict[str, str], **more: str) -> dict[str, str]:
+    return dict(sorted({**source.labels, **extra, "sloth_id": source.id, "sloth_service": source.service,
+                        "sloth_slo": source.name, **more}.items()))
+
+
+def sli_recordings(source: RuleSource, windows: AlertWindows, extra: dict[str, str]) -> dict:
+    rules = []
+    for seconds in windows.sli_windows:
+        window = prom_duration(seconds)
+        rules.append({"record": f"slo:sli_error:ratio_rate{window}", "expr": _sli_expr(source, window),
+                      "labels": _labels(source, extra, sloth_window=window)})
+    period = prom_duration(windows.period_seconds)
+    base = f"slo:sli_error:ratio_rate{prom_duration(windows.sli_windows[0])}{_selector(source)}"
+    rules.append({
+        "record": f"slo:sli_error:ratio_rate{period}",
+        "expr": f"sum_over_time({base}[{period}])\n/ ignoring (sloth_window)\ncount_over_time({base}[{period}])\n",
+        "labels": _labels(source, extra, sloth_window=period),
+    })
+    return {"name": f"sloth-slo-sli-recordings-{source.id}", "rules": rules}
+
+
+def meta_recordings(source: RuleSource, windows: AlertWindows, extra: dict[str, str], version: str) -> dict:
+    objective = go_float(source.objective_percent / 100)
+    selector = _selector(source)
+    labels = _labels(source, extra)
+    period = prom_duration(windows.period_seconds)
+    fastest = prom_duration(windows.sli_windows[0])
+    by_budget = "/ on(sloth_id, sloth_slo, sloth_service) group_left\n"
+    rules = [
+        {"record": "slo:objective:ratio", "expr": f"vector({objective})", "labels": labels},
+        {"record": "slo:error_budget:ratio", "expr": f"vector(1-{objective})", "labels": labels},
+        {"record": "slo:time_period:days", "expr": f"vector({go_float(windows.period_seconds / 86400)})", "labels": labels},
+        {"record": "slo:current_burn_rate:ratio",
+         "expr": f"slo:sli_error:ratio_rate{fastest}{selector}\n{by_budget}slo:error_budget:ratio{selector}\n",
+         "labels": labels},
+        {"record": "slo:period_burn_rate:ratio",
+         "expr": f"slo:sli_error:ratio_rate{period}{selector}\n{by_budget}slo:error_budget:ratio{selector}\n",
+         "labels": labels},
+        {"record": "slo:period_error_budget_remaining:ratio", "expr": f"1 - slo:period_burn_rate:ratio{selector}",
+         "labels": labels},
+        {"record": "sloth_slo_info", "expr": "vector(1)",
+         "labels": _labels(source, extra, sloth_mode=source.mode, sloth_objective=go_float(source.objective_percent),
+                           sloth_spec=source.spec_version, sloth_version=version)},
+    ]
+    return {"name": f"sloth-slo-meta-recordings-{source.id}", "rules": rules}
+
+
+def _burn_condition(source: RuleSource, windows: AlertWindows, quick: BurnWindow, slow: BurnWindow) -> str:
+    budget = go_float((100 - source.objective_percent) / 100)
+    selector = _selector(source)
+
+    def side(window: BurnWindow) -> str:
+        speed = go_float(window.speed(windows.period_seconds))
+
+        def term(seconds: float) -> str:
+            return (f"max(slo:sli_error:ratio_rate{prom_duration(seconds)}{selector} > ({speed} * {budget})) "
+                    "without (sloth_window)")
+
+        return f"(\n    {term(window.short_seconds)}\n    and\n    {term(window.long_seconds)}\n)"
+
+    return f"{side(quick)}\nor\n{side(slow)}\n"
+
+
+def alerts(source: RuleSource, windows: AlertWindows) -> dict | None:
+    alerting = source.alerting
+    rules = []
+    for severity, alert, quick, slow in (
+        ("page", alerting.page_alert, windows.page_quick, windows.page_slow),
+        ("ticket", alerting.ticket_alert, windows.ticket_quick, windows.ticket_slow),
+    ):
+        if alert.disable:
+            continue
+        rules.append({
+            "alert": alerting.name,
+            "expr": _burn_condition(source, windows, quick, slow),
+            "labels": dict(sorted({**alerting.labels, **alert.labels, "sloth_severity": severity}.items())),
+            "annotations": dict(sorted({"summary": SUMMARY, "title": TITLE.format(severity=severity),
+                                        **alerting.annotations, **alert.annotations}.items())),
+        })
+    return {"name": f"sloth-slo-alerts-{source.id}", "rules": rules} if rules else None
+
+
+@dataclass(frozen=True)
+class Generation:
+    windows: AlertWindows
+    extra_labels: dict[str, str]
+    version: str
+    recordings: bool = True
+    alerting: bool = True
+
+
+def groups(sources: list[RuleSource], options: Generation) -> list[dict]:
+    out = []
+    for source in sources:
+        if options.recordings:
+            out.append(sli_recordings(source, options.windows, options.extra_labels))
+            out.append(meta_recordings(source, options.windows, options.extra_labels, options.version))
+        if options.alerting and (group := alerts(source, options.windows)) is not None:
+            out.append(group)
+    return out

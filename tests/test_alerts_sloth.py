@@ -1,0 +1,85 @@
+"""Sloth compatibility: each of Sloth's own generation fixtures (../shared/compat/sloth) is generated here and
+compared with Sloth's expected output rule by rule: group names, record and alert names, expressions (whitespace
+aside), labels and annotations. The SLI and SLO plugin cases need Sloth's Go plugins, which qtenancy does not run:
+they are checked only for being refused as not generatable, which is said in the test below.
+"""
+
+import re
+
+import pytest
+import yaml
+
+from alerts.sloth_rules import Generation, default_windows, go_float, groups, load_windows, prom_duration
+from slo.specs import SpecError, load_specs
+
+from .conftest import ROOT
+
+SLOTH = ROOT.parent / "shared" / "compat" / "sloth"
+DATA = SLOTH / "testdata"
+VERSION = "qtenancy-test"
+
+CASES = {
+    "base": ("in-base.yaml", "out-base.yaml.tpl", {}),
+    "k8s": ("in-base-k8s.yaml", "out-base-k8s.yaml.tpl", {}),
+    "no-alerts": ("in-base.yaml", "out-base-no-alerts.yaml.tpl", {"alerting": False}),
+    "no-recordings": ("in-base.yaml", "out-base-no-recordings.yaml.tpl", {"recordings": False}),
+    "extra-labels": ("in-base.yaml", "out-base-extra-labels.yaml.tpl", {"extra": {"exk1": "exv1", "exk2": "exv2"}}),
+    "multifile": ("in-multifile.yaml", "out-multifile.yaml.tpl", {}),
+    "multifile-k8s": ("in-multifile-k8s.yaml", "out-multifile-k8s.yaml.tpl", {}),
+    "openslo": ("in-openslo.yaml", "out-openslo.yaml.tpl", {}),
+    "28d": ("in-base.yaml", "out-base-28d.yaml.tpl", {"period": 28 * 86400}),
+    "7d-custom-windows": ("in-base.yaml", "out-base-custom-windows-7d.yaml.tpl", {"windows": "7d.yaml"}),
+}
+
+
+def _expected(name: str) -> list[dict]:
+    text = (DATA / name).read_text().replace("{{ .version }}", VERSION)
+    text = re.sub(r'\{\{"(\{\{[^"]*\}\})"\}\}', r"\1", text)
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def _normal(rule: dict) -> tuple:
+    return (rule.get("record"), rule.get("alert"), "".join(str(rule["expr"]).split()),
+            rule.get("labels", {}), rule.get("annotations", {}))
+
+
+def _groups(document: dict) -> list[dict]:
+    return document["spec"]["groups"] if document.get("kind") == "PrometheusRule" else document["groups"]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_generation_matches_sloth(case):
+    source, expected_file, options = CASES[case]
+    windows = (load_windows(SLOTH / "windows" / options["windows"]) if "windows" in options
+               else default_windows(options.get("period", 30 * 86400)))
+    specs = load_specs(DATA / source)
+    documents = {}
+    for spec in specs:
+        documents.setdefault(spec.source, []).append(spec.rules)
+    generation = Generation(windows, options.get("extra", {}), VERSION, options.get("recordings", True),
+                            options.get("alerting", True))
+    produced = [groups(sources, generation) for sources in documents.values()]
+    expected = [_groups(d) for d in _expected(expected_file)]
+    assert len(produced) == len(expected)
+    for ours, theirs in zip(produced, expected):
+        assert [g["name"] for g in ours] == [g["name"] for g in theirs]
+        for our_group, their_group in zip(ours, theirs):
+            assert [_normal(r) for r in our_group["rules"]] == [_normal(r) for r in their_group["rules"]], our_group["name"]
+
+
+@pytest.mark.parametrize("source", ["in-sli-plugin.yaml"])
+def test_sli_plugins_are_valid_but_not_generated(source):
+    (first,) = load_specs(DATA / source)
+    assert first.rules is None and "Sloth plugin" in first.not_computable
+
+
+def test_invalid_version_is_refused():
+    with pytest.raises(SpecError, match="unknown spec version 'prometheus/v999'"):
+        load_specs(DATA / "in-invalid-version.yaml")
+
+
+def test_go_number_and_duration_formats():
+    assert [go_float(x) for x in (0.999 + 1e-16, 30.0, 0.05, 1e-05, (100 - 99.9) / 100)] == [
+        "0.9990000000000001", "30", "0.05", "1e-05", "0.0009999999999999432"]
+    assert [prom_duration(s) for s in (300, 86400, 7 * 86400, 28 * 86400, 30 * 86400, 5400)] == [
+        "5m", "1d", "1w", "4w", "30d", "1h30m"]
