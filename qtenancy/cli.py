@@ -16,6 +16,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from alerts.alertmanager import Receivers, alertmanager_config
+from alerts.native_sli import RUNBOOKS, NotGeneratable, rule_source
+from alerts.operational import operational_group
+from alerts.rule_files import HEADER as RULES_HEADER
+from alerts.rule_files import dump, write
+from alerts.sloth_rules import Generation, default_windows, groups, load_windows
 from collector.config import CollectorConfig, ConfigError, load_config
 from collector.correlate import correlate, read_calibrations, read_jobs
 from collector.file_ingest import ingest_file
@@ -33,6 +39,7 @@ from emulator.realtime import LiveMetrics, VirtualClock
 from emulator.run import emulate as run_emulation
 from emulator.run_output import write_run
 from emulator.scenario import ScenarioError, load_scenario
+from qtenancy import __version__
 from emulator.summary import tenant_summary
 from qtenancy.semconv_doc import render as render_semconv
 from slo.billing import per_tenant as billing_per_tenant
@@ -52,7 +59,7 @@ from slo.report import (
 )
 from slo.reproducibility import repeats
 from slo.sli import Tables, window_start
-from slo.specs import SpecError, Window, load_all, parse_window
+from slo.specs import SpecError, Window, load_all, parse_duration, parse_window
 
 app = typer.Typer(help="Observability and SLO analytics for multi-tenant quantum clouds.", no_args_is_help=True)
 console = Console()
@@ -75,12 +82,12 @@ def _progress() -> Progress:
     )
 
 
-def _parse_headers(pairs: list[str]) -> tuple[tuple[str, str], ...]:
+def _parse_headers(pairs: list[str], option: str = "--otlp-header") -> tuple[tuple[str, str], ...]:
     headers = []
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            raise typer.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--otlp-header")
+            raise typer.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint=option)
         headers.append((name.strip(), value.strip()))
     return tuple(headers)
 
@@ -402,6 +409,47 @@ def _analyses(jobs: pl.LazyFrame, repeated: pl.DataFrame, quotas: dict[str, floa
         drifts=unexplained(detect(jobs), incidents),
         incidents=incidents,
     )
+
+
+alerts_app = typer.Typer(help="Prometheus rules (Sloth-compatible SLO rules, operational alerts) and Alertmanager.",
+                         no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("generate")
+def alerts_generate(
+    specs: Annotated[list[Path], typer.Argument(help="SLO spec files or directories (qtenancy/v1, Sloth, OpenSLO)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="directory for the rule files and alertmanager.yml")],
+    period: Annotated[str, typer.Option(help="SLO period for Sloth specs and the burn windows: 30d or 28d")] = "30d",
+    windows: Annotated[Path | None, typer.Option(help="a Sloth AlertWindows file for other periods")] = None,
+    label: Annotated[list[str], typer.Option(help="NAME=VALUE added to every SLO rule (repeatable)")] = [],  # noqa: B006
+    runbook_base: Annotated[str, typer.Option(help="where docs/runbooks is published")] = RUNBOOKS,
+    page_url: Annotated[str, typer.Option(help="Alertmanager webhook for pages")] = "http://127.0.0.1:9095/page",
+    ticket_url: Annotated[str, typer.Option(help="Alertmanager webhook for tickets")] = "http://127.0.0.1:9095/ticket",
+) -> None:
+    """Write slo-rules.yaml, operational-rules.yaml and alertmanager.yml from the specs."""
+    try:
+        loaded = load_all(specs, parse_window(period))
+        burn_windows = load_windows(windows) if windows else default_windows(parse_duration(period))
+        extra = dict(_parse_headers(label, "--label"))
+        receivers = Receivers(page_url=page_url, ticket_url=ticket_url)
+    except (SpecError, ValueError, OSError) as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    sources = []
+    for spec in loaded:
+        try:
+            sources.append(rule_source(spec, runbook_base))
+        except NotGeneratable as exc:
+            errors.print(f"[yellow]no rules:[/yellow] {exc}", highlight=False, soft_wrap=True)
+    generation = Generation(burn_windows, extra, __version__)
+    written = [
+        write(out / "slo-rules.yaml", dump({"groups": groups(sources, generation)}, RULES_HEADER)),
+        write(out / "operational-rules.yaml", dump({"groups": [operational_group(runbook_base)]}, RULES_HEADER)),
+        write(out / "alertmanager.yml", dump(alertmanager_config(receivers))),
+    ]
+    for path in written:
+        console.print(f"  {path}", highlight=False)
 
 
 @app.command()

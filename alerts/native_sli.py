@@ -1,0 +1,88 @@
+"""qtenancy's own SLO specs as Sloth rule sources: each catalogue SLI as PromQL over the contract's metrics.
+
+Only SLIs with a real-time signal in the contract get rules: M1 (jobs by usable outcome), M2 (queue-wait
+histogram, at a bucket boundary), M4 (calibration runs by verdict) and M5 (spans exported and dropped).
+Billing (M6) is watched by the billing-delta alert and M8 has no metric; the analytical path owns them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from qtenancy.semconv import METRICS, Label, Metric
+from slo.catalogue import SliId
+from slo.specs import Grouping, RuleSource, SlothAlert, SlothAlerting, SloSpec
+
+RUNBOOKS = "https://github.com/qtenancy/qtenancy/blob/main/docs/runbooks"
+BUCKETS = {m.name: m.buckets for m in METRICS}
+LABELS = {m.name: {label.value for label in m.labels} for m in METRICS}
+
+
+class NotGeneratable(ValueError):
+    pass
+
+
+def alert_name(spec: SloSpec) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[^a-zA-Z0-9]+", spec.name) if part) + "ErrorBudgetBurn"
+
+
+def _matchers(metric: str, spec: SloSpec, fixed: str = "") -> str:
+    parts = [fixed] if fixed else []
+    for label, values in sorted(spec.filter.items()):
+        if label not in LABELS[metric]:
+            raise NotGeneratable(f"{spec.name}: {metric} has no {label} label to filter on")
+        parts.append(f'{label}=~"{"|".join(re.escape(v) for v in values)}"')
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+def _sum(spec: SloSpec, metric: str, series: str) -> str:
+    if spec.group_by is Grouping.PLATFORM:
+        return f"sum(rate({series}[{{{{.window}}}}]))"
+    if spec.group_by.value not in LABELS[metric]:
+        raise NotGeneratable(f"{spec.name}: {metric} has no {spec.group_by.value} label to group by")
+    return f"sum by ({spec.group_by.value}) (rate({series}[{{{{.window}}}}]))"
+
+
+def _queries(spec: SloSpec) -> tuple[str, str]:
+    match spec.sli:
+        case SliId.M1:
+            metric = Metric.JOBS.value
+            total = _sum(spec, metric, metric + _matchers(metric, spec, 'outcome!="rejected"'))
+            error = _sum(spec, metric, metric + _matchers(metric, spec, 'outcome!="rejected",usable="false"'))
+            return error, total
+        case SliId.M2:
+            base = Metric.QUEUE_WAIT.value
+            threshold = spec.parameters.queue_wait_seconds
+            if threshold not in BUCKETS[base]:
+                raise NotGeneratable(f"{spec.name}: threshold {threshold:g}s is not a bucket of {base} {BUCKETS[base]}")
+            count = _sum(spec, base, f"{base}_count" + _matchers(base, spec))
+            within = _sum(spec, base, f"{base}_bucket" + _matchers(base, spec, f'le="{threshold:.1f}"'))
+            return f"{count} - {within}", count
+        case SliId.M4:
+            metric = Metric.CALIBRATION_RUNS.value
+            error = _sum(spec, metric, metric + _matchers(metric, spec, f'{Label.VERDICT.value}="fail"'))
+            return error, _sum(spec, metric, metric + _matchers(metric, spec))
+        case SliId.M5:
+            dropped, exported = Metric.TELEMETRY_SPANS_DROPPED.value, Metric.TELEMETRY_SPANS_EXPORTED.value
+            error = _sum(spec, dropped, dropped + _matchers(dropped, spec))
+            return error, f"{_sum(spec, exported, exported + _matchers(exported, spec))} + {error}"
+    raise NotGeneratable(f"{spec.name}: SLI {spec.sli} has no real-time signal in the telemetry contract")
+
+
+def rule_source(spec: SloSpec, runbook_base: str = RUNBOOKS) -> RuleSource:
+    """The spec's rules: Sloth's own SLOs as they are, qtenancy's SLIs translated to PromQL."""
+    if spec.rules is not None:
+        return spec.rules
+    if spec.sli is None:
+        raise NotGeneratable(f"{spec.name}: {spec.not_computable}")
+    error, total = _queries(spec)
+    annotations = {"runbook_url": f"{runbook_base}/slo-burn.md", "description": spec.description or spec.name}
+    return RuleSource(
+        service=spec.service, name=spec.name, objective_percent=round(spec.objective * 100, 10),
+        labels={**spec.labels, "qtenancy_sli": spec.sli.value}, spec_version="qtenancy/v1", mode="cli-gen-qtenancy",
+        alerting=SlothAlerting(
+            name=alert_name(spec), annotations=annotations,
+            page_alert=SlothAlert(labels={"severity": "page"}), ticket_alert=SlothAlert(labels={"severity": "ticket"}),
+        ),
+        error_query=error, total_query=total,
+    )
