@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-SYSTEM_PACKAGES := prometheus
-SYSTEM_TOOLS := promtool prometheus
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager
+SYSTEM_TOOLS := promtool prometheus amtool
 
 .PHONY: setup system demo test bench clean
 
@@ -41,6 +41,7 @@ bench: setup
 	$(BIN)/python -m bench.emulator
 	$(BIN)/python -m bench.telemetry
 	$(BIN)/python -m bench.collector
+	$(BIN)/python -m bench.slo
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,15 +1,15 @@
 """qtenancy's own SLO specs as Sloth rule sources: each catalogue SLI as PromQL over the contract's metrics.
 
-Only SLIs with a real-time signal in the contract get rules: M1 (jobs by usable outcome), M2 (queue-wait
-histogram, at a bucket boundary), M4 (calibration runs by verdict) and M5 (spans exported and dropped).
-Billing (M6) is watched by the billing-delta alert and M8 has no metric; the analytical path owns them.
+Only SLIs with a real-time signal dense enough for burn-rate windows get rules: M1 (jobs by usable
+outcome), M2 (queue-wait histogram, at a bucket boundary) and M5 (spans exported and dropped). Calibration
+(M4) is too sparse and billing (M6) too noisy per window: operational alerts watch them; M8 has no metric.
 """
 
 from __future__ import annotations
 
 import re
 
-from qtenancy.semconv import METRICS, Label, Metric
+from qtenancy.semconv import METRICS, Metric
 from slo.catalogue import SliId
 from slo.specs import Grouping, RuleSource, SlothAlert, SlothAlerting, SloSpec
 
@@ -59,9 +59,10 @@ def _queries(spec: SloSpec) -> tuple[str, str]:
             within = _sum(spec, base, f"{base}_bucket" + _matchers(base, spec, f'le="{threshold:.1f}"'))
             return f"{count} - {within}", count
         case SliId.M4:
-            metric = Metric.CALIBRATION_RUNS.value
-            error = _sum(spec, metric, metric + _matchers(metric, spec, f'{Label.VERDICT.value}="fail"'))
-            return error, _sum(spec, metric, metric + _matchers(metric, spec))
+            raise NotGeneratable(
+                f"{spec.name}: calibration runs come hours apart, so one failure is all of an hour's events and "
+                "burn-rate windows would page on every transient; QtenancyCalibrationFailing watches persistence"
+            )
         case SliId.M5:
             dropped, exported = Metric.TELEMETRY_SPANS_DROPPED.value, Metric.TELEMETRY_SPANS_EXPORTED.value
             error = _sum(spec, dropped, dropped + _matchers(dropped, spec))

@@ -115,11 +115,13 @@ ALERTS = (
     ),
     Operational(
         "QtenancyBillingDelta",
-        f"abs(sum by (tenant) (increase({M.BILLED_SECONDS}[1h])) - sum by (tenant) (increase({M.BACKEND_BUSY}[1h]))) "
-        f"/ sum by (tenant) (increase({M.BACKEND_BUSY}[1h])) > 0.1",
+        f"abs(sum by (tenant) (increase({M.BILLED_SECONDS}[3h])) - sum by (tenant) (increase({M.BACKEND_BUSY}[3h]))) "
+        f"/ sum by (tenant) (increase({M.BACKEND_BUSY}[3h])) > 0.2 "
+        f"and sum by (tenant) (increase({M.BACKEND_BUSY}[3h])) > 1800",
         "30m", "ticket",
-        "{{$labels.tenant}} is billed more than 10% away from its backend usage",
-        "Billed seconds and traced backend seconds disagree by more than the meter's sampling can explain (SLI M6).",
+        "{{$labels.tenant}} is billed more than 20% away from its backend usage",
+        "Over three hours with at least half an hour of backend time, billed seconds and traced backend seconds "
+        "disagree by more than the meter's sampling can explain (SLI M6).",
         "billing-delta",
     ),
     Operational(
