@@ -11,7 +11,7 @@ import re
 
 from qtenancy.semconv import METRICS, Metric
 from slo.catalogue import SliId
-from slo.specs import Grouping, RuleSource, SlothAlert, SlothAlerting, SloSpec
+from slo.specs import Grouping, RuleSource, SloSpec, SlothAlert, SlothAlerting
 
 RUNBOOKS = "https://github.com/qtenancy/qtenancy/blob/main/docs/runbooks"
 BUCKETS = {m.name: m.buckets for m in METRICS}

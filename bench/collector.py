@@ -42,7 +42,9 @@ def _capture(days: float) -> list[bytes]:
 
 
 def _decode(requests: list[bytes]) -> tuple[float, float]:
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
 
     from collector.otlp_payload import Signal
     from collector.records import flatten

@@ -15,7 +15,16 @@ from pathlib import Path
 import polars as pl
 
 from qtenancy.semconv import STAGES, Attr, Event, Span
-from qtenancy.store_layout import CALIBRATIONS, JOBS, LOGS, SCHEMAS, SPANS, empty, stage_names, write_atomic
+from qtenancy.store_layout import (
+    CALIBRATIONS,
+    JOBS,
+    LOGS,
+    SCHEMAS,
+    SPANS,
+    empty,
+    stage_names,
+    write_atomic,
+)
 
 STATE_FILE = "correlated.json"
 JOB_SPAN_PREFIX = f"{Span.JOB.value}."

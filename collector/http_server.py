@@ -19,7 +19,15 @@ from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 
 from collector.ingest import Ingestor, RateLimited
-from collector.otlp_payload import JSON, PROTOBUF, PayloadError, Signal, decompress, parse, response
+from collector.otlp_payload import (
+    JSON,
+    PROTOBUF,
+    PayloadError,
+    Signal,
+    decompress,
+    parse,
+    response,
+)
 from collector.reads import jobs_for, trace_for
 from collector.tenancy import TokenBook, UnknownToken
 from collector.wal import WalFullError

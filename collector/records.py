@@ -15,7 +15,15 @@ from google.protobuf.message import Message
 
 from collector.otlp_payload import Signal
 from qtenancy.semconv import Attr
-from qtenancy.store_layout import CONTRACT_COLUMNS, LOG_SCHEMA, LOGS, METRIC_POINT_SCHEMA, METRIC_POINTS, SPAN_SCHEMA, SPANS
+from qtenancy.store_layout import (
+    CONTRACT_COLUMNS,
+    LOG_SCHEMA,
+    LOGS,
+    METRIC_POINT_SCHEMA,
+    METRIC_POINTS,
+    SPAN_SCHEMA,
+    SPANS,
+)
 
 JOB_PREFIX = "qtenancy.job"
 _PID = Attr.PROVENANCE_ID.value

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from qiskit import QuantumCircuit, transpile
 from qiskit_aer import AerSimulator
-from qiskit_aer.noise import NoiseModel, QuantumError, depolarizing_error, thermal_relaxation_error
+from qiskit_aer.noise import (
+    NoiseModel,
+    QuantumError,
+    depolarizing_error,
+    thermal_relaxation_error,
+)
 
 from emulator.circuits import Circuit
 from emulator.devices import ONE_QUBIT_GATES, DeviceSnapshot

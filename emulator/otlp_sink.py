@@ -22,7 +22,10 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from emulator.blocking_batch import BlockingBatchLogRecordProcessor, BlockingBatchSpanProcessor
+from emulator.blocking_batch import (
+    BlockingBatchLogRecordProcessor,
+    BlockingBatchSpanProcessor,
+)
 from emulator.run import EmulationRun
 from emulator.span_loss import LossCounts, LossPlan, TelemetryLossProcessor
 from emulator.telemetry_records import (
@@ -65,8 +68,12 @@ class OtlpTarget:
         headers = dict(self.headers)
         if self.protocol is Protocol.GRPC:
             from grpc import Compression as GrpcCompression
-            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogs
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
+            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
+                OTLPLogExporter as GrpcLogs,
+            )
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                OTLPSpanExporter as GrpcSpans,
+            )
 
             options = {
                 "endpoint": self.endpoint.removeprefix("http://"),
@@ -78,7 +85,9 @@ class OtlpTarget:
             return GrpcSpans(**options), GrpcLogs(**options)
         from opentelemetry.exporter.otlp.proto.http import Compression
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter,
+        )
 
         base = self.endpoint.rstrip("/")
         options = {

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from emulator.circuits import Circuit, build, malformed_example
-from emulator.scenario import Arrival, CircuitFamily, CircuitMix, NoisyNeighbour, Scenario, Workload
+from emulator.scenario import (
+    Arrival,
+    CircuitFamily,
+    CircuitMix,
+    NoisyNeighbour,
+    Scenario,
+    Workload,
+)
 
 
 @dataclass

@@ -13,7 +13,13 @@ import polars as pl
 import typer
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from alerts.alertmanager import Receivers, alertmanager_config
@@ -30,6 +36,7 @@ from collector.server import CollectorServer
 from collector.store import DataDir, DataDirLocked, WriterLock, compact
 from collector.tenancy import OPEN
 from collector.wal import WriteAheadLog
+from dashboards.generate import write_all as write_dashboards
 from emulator.blocking_batch import ExportFailed
 from emulator.bulk_sink import write_bulk
 from emulator.metrics import MetricsReplay
@@ -39,8 +46,8 @@ from emulator.realtime import LiveMetrics, VirtualClock
 from emulator.run import emulate as run_emulation
 from emulator.run_output import write_run
 from emulator.scenario import ScenarioError, load_scenario
-from qtenancy import __version__
 from emulator.summary import tenant_summary
+from qtenancy import __version__
 from qtenancy.semconv_doc import render as render_semconv
 from slo.billing import per_tenant as billing_per_tenant
 from slo.drift import detect, unexplained
@@ -449,6 +456,20 @@ def alerts_generate(
         write(out / "alertmanager.yml", dump(alertmanager_config(receivers))),
     ]
     for path in written:
+        console.print(f"  {path}", highlight=False)
+
+
+dashboards_app = typer.Typer(help="Grafana dashboards (executive, on-call, debug) generated with grafanalib.",
+                             no_args_is_help=True)
+app.add_typer(dashboards_app, name="dashboards")
+
+
+@dashboards_app.command("generate")
+def dashboards_generate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="directory for the dashboards' JSON files")],
+) -> None:
+    """Write the executive, on-call and debug dashboards as Grafana JSON."""
+    for path in write_dashboards(out):
         console.print(f"  {path}", highlight=False)
 
 

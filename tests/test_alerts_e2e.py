@@ -21,7 +21,7 @@ from slo.sli import Tables, sli_table
 from slo.specs import load_all, parse_duration
 
 from .backfill import backfill, firings
-from .conftest import ROOT, run_of, system_tool, SCENARIOS
+from .conftest import ROOT, SCENARIOS, run_of, system_tool
 from .prometheus_server import PrometheusServer
 
 

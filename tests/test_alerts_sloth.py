@@ -9,7 +9,14 @@ import re
 import pytest
 import yaml
 
-from alerts.sloth_rules import Generation, default_windows, go_float, groups, load_windows, prom_duration
+from alerts.sloth_rules import (
+    Generation,
+    default_windows,
+    go_float,
+    groups,
+    load_windows,
+    prom_duration,
+)
 from slo.specs import SpecError, load_specs
 
 from .conftest import ROOT

@@ -25,7 +25,10 @@ import polars as pl
 import pytest
 from google.protobuf import json_format
 from google.rpc import status_pb2
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import (
+    trace_service_pb2,
+    trace_service_pb2_grpc,
+)
 
 from collector.config import CollectorConfig, ConfigError, Limits, Tokens, load_config
 from collector.correlate import correlate, read_calibrations, read_jobs
