@@ -48,6 +48,9 @@ from emulator.run_output import write_run
 from emulator.scenario import ScenarioError, load_scenario
 from emulator.summary import tenant_summary
 from qtenancy import __version__
+from qtenancy.stack import StackError
+from qtenancy.stack import down as stop_stack
+from qtenancy.stack import up as start_stack
 from qtenancy.semconv_doc import render as render_semconv
 from slo.billing import per_tenant as billing_per_tenant
 from slo.drift import detect, unexplained
@@ -443,18 +446,7 @@ def alerts_generate(
     except (SpecError, ValueError, OSError) as exc:
         errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    sources = []
-    for spec in loaded:
-        try:
-            sources.append(rule_source(spec, runbook_base))
-        except NotGeneratable as exc:
-            errors.print(f"[yellow]no rules:[/yellow] {exc}", highlight=False, soft_wrap=True)
-    generation = Generation(burn_windows, extra, __version__)
-    written = [
-        write(out / "slo-rules.yaml", dump({"groups": groups(sources, generation)}, RULES_HEADER)),
-        write(out / "operational-rules.yaml", dump({"groups": [operational_group(runbook_base)]}, RULES_HEADER)),
-        write(out / "alertmanager.yml", dump(alertmanager_config(receivers))),
-    ]
+    written = _write_alerts(loaded, out, burn_windows, extra, runbook_base, receivers)
     for path in written:
         console.print(f"  {path}", highlight=False)
 
@@ -471,6 +463,67 @@ def dashboards_generate(
     """Write the executive, on-call and debug dashboards as Grafana JSON."""
     for path in write_dashboards(out):
         console.print(f"  {path}", highlight=False)
+
+
+def _write_alerts(loaded, out: Path, burn_windows, extra: dict, runbook_base: str, receivers: Receivers) -> list[Path]:
+    sources = []
+    for spec in loaded:
+        try:
+            sources.append(rule_source(spec, runbook_base))
+        except NotGeneratable as exc:
+            errors.print(f"[yellow]no rules:[/yellow] {exc}", highlight=False, soft_wrap=True)
+    generation = Generation(burn_windows, extra, __version__)
+    return [
+        write(out / "rules" / "slo-rules.yaml", dump({"groups": groups(sources, generation)}, RULES_HEADER)),
+        write(out / "rules" / "operational-rules.yaml", dump({"groups": [operational_group(runbook_base)]}, RULES_HEADER)),
+        write(out / "alertmanager.yml", dump(alertmanager_config(receivers))),
+    ]
+
+
+stack_app = typer.Typer(help="The stack without Docker: collector, Prometheus, Alertmanager, real-time emulator.",
+                        no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+StackDir = Annotated[Path, typer.Option("--dir", help="where the stack keeps its configuration, data and logs")]
+
+
+@stack_app.command("up")
+def stack_up(
+    directory: StackDir = Path("runs/stack"),
+    scenario: Annotated[Path, typer.Option(help="scenario the emulator runs in real time")] = Path("scenarios/calm-week.yaml"),
+    days: Annotated[float | None, typer.Option(help="override the scenario's length in days", min=0.001)] = None,
+    speedup: Annotated[float, typer.Option(help="virtual seconds per wall second", min=0.001)] = 60.0,
+    spec: Annotated[list[Path], typer.Option(help="SLO specs for the rules (default: slo/specs)")] = [],  # noqa: B006
+) -> None:
+    """Start the stack on loopback and print where everything is; `qtenancy stack down` stops it."""
+    try:
+        loaded = load_all(spec or [DEFAULT_SPECS])
+        _write_alerts(loaded, directory, default_windows(30 * 86400.0), {}, RUNBOOKS, Receivers())
+        emulate_args = ["--scenario", str(scenario.resolve()), "--speedup", str(speedup), "--no-openmetrics"]
+        if days is not None:
+            emulate_args += ["--days", str(days)]
+        ports, started = start_stack(directory.resolve(), (directory / "rules").resolve(), emulate_args)
+    except (SpecError, StackError) as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    table = Table(title=f"qtenancy stack in {directory}")
+    for column in ("component", "pid", "address", "log"):
+        table.add_column(column)
+    address = {"collector": f"http://127.0.0.1:{ports.collector_http}", "alertmanager": f"http://127.0.0.1:{ports.alertmanager}",
+               "prometheus": f"http://127.0.0.1:{ports.prometheus}", "emulator": f"http://127.0.0.1:{ports.metrics}/metrics"}
+    for item in started:
+        table.add_row(item.name, str(item.pid), address[item.name], item.log)
+    console.print(table)
+
+
+@stack_app.command("down")
+def stack_down(directory: StackDir = Path("runs/stack")) -> None:
+    """Stop exactly the processes `qtenancy stack up` started in this directory."""
+    try:
+        stopped = stop_stack(directory)
+    except StackError as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"stopped: {', '.join(stopped) or 'nothing was still running'}")
 
 
 @app.command()

@@ -30,8 +30,8 @@ def generated(tmp_path_factory):
 
 
 def test_promtool_and_amtool_accept_the_generated_files(generated):
-    done = subprocess.run([system_tool("promtool"), "check", "rules", str(generated / "slo-rules.yaml"),
-                           str(generated / "operational-rules.yaml")], capture_output=True, text=True)
+    done = subprocess.run([system_tool("promtool"), "check", "rules", str(generated / "rules" / "slo-rules.yaml"),
+                           str(generated / "rules" / "operational-rules.yaml")], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS: 68 rules found" in done.stdout and "SUCCESS: 10 rules found" in done.stdout
     done = subprocess.run([system_tool("amtool"), "check-config", str(generated / "alertmanager.yml")],
@@ -44,9 +44,9 @@ def test_generation_is_deterministic_and_every_runbook_ships(generated, tmp_path
     again = tmp_path / "again"
     subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", str(ROOT / "slo" / "specs"), "-o", str(again),
                     "--runbook-base", RUNBOOK_BASE], check=True, capture_output=True, cwd=ROOT)
-    for name in ("slo-rules.yaml", "operational-rules.yaml", "alertmanager.yml"):
+    for name in ("rules/slo-rules.yaml", "rules/operational-rules.yaml", "alertmanager.yml"):
         assert (generated / name).read_bytes() == (again / name).read_bytes(), name
-    for name in ("slo-rules.yaml", "operational-rules.yaml"):
+    for name in ("rules/slo-rules.yaml", "rules/operational-rules.yaml"):
         for group in yaml.safe_load((generated / name).read_text())["groups"]:
             for rule in group["rules"]:
                 if "alert" in rule:
@@ -162,7 +162,7 @@ SLO_BURNS = (
 
 def test_promtool_unit_tests_fire_and_stay_silent_for_every_alert(generated, tmp_path):
     assert set(CASES) == {a.name for a in ALERTS}, "every operational alert has its firing and silent case"
-    slo_alerts = {r["alert"] for g in yaml.safe_load((generated / "slo-rules.yaml").read_text())["groups"]
+    slo_alerts = {r["alert"] for g in yaml.safe_load((generated / "rules" / "slo-rules.yaml").read_text())["groups"]
                   for r in g["rules"] if "alert" in r}
     assert slo_alerts == {"JobSuccessPlatformErrorBudgetBurn"} | {b[0] for b in SLO_BURNS}
     by_name = {a.name: a for a in ALERTS}
@@ -211,7 +211,7 @@ def test_promtool_unit_tests_fire_and_stay_silent_for_every_alert(generated, tmp
                       "alert_rule_test": [{"eval_time": "7h", "alertname": name, "exp_alerts": []}]})
     spec = tmp_path / "alerts_test.yaml"
     spec.write_text(yaml.safe_dump({
-        "rule_files": [str(generated / "slo-rules.yaml"), str(generated / "operational-rules.yaml")],
+        "rule_files": [str(generated / "rules" / "slo-rules.yaml"), str(generated / "rules" / "operational-rules.yaml")],
         "evaluation_interval": "1m",
         "tests": tests,
     }, sort_keys=False))

@@ -35,13 +35,13 @@ def rules(tmp_path_factory):
 
 def _alerts(rules) -> list[tuple[str, str, float]]:
     found = [(a.name, a.expr, parse_duration(a.hold)) for a in ALERTS if a.severity != "info"]
-    for group in yaml.safe_load((rules / "slo-rules.yaml").read_text())["groups"]:
+    for group in yaml.safe_load((rules / "rules" / "slo-rules.yaml").read_text())["groups"]:
         found += [(r["alert"], r["expr"], 0.0) for r in group["rules"] if "alert" in r]
     return found
 
 
 def _tsdb(run, rules, tmp_path_factory):
-    return backfill(run, rules / "slo-rules.yaml", tmp_path_factory.mktemp(run.scenario.name),
+    return backfill(run, rules / "rules" / "slo-rules.yaml", tmp_path_factory.mktemp(run.scenario.name),
                     system_tool("prometheus"), system_tool("promtool"))
 
 

@@ -101,7 +101,7 @@ def test_no_dangling_metric_names(generated):
         known.add(base)
         if metric.type in (MetricType.HISTOGRAM, MetricType.SUMMARY):
             known |= {f"{base}_sum", f"{base}_count", f"{base}_bucket"}
-    for group in yaml.safe_load((rules / "slo-rules.yaml").read_text())["groups"]:
+    for group in yaml.safe_load((rules / "rules" / "slo-rules.yaml").read_text())["groups"]:
         known |= {r["record"] for r in group["rules"] if "record" in r}
     for name, board in _dashboards(out).items():
         for expr in _queries(board):
