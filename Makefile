@@ -4,10 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+RUNBOOK_BASE := https://github.com/qtenancy/qtenancy/blob/main/docs/runbooks
 SYSTEM_PACKAGES := prometheus prometheus-alertmanager
 SYSTEM_TOOLS := promtool prometheus amtool
 
-.PHONY: setup system demo test bench clean
+.PHONY: setup system demo test bench deploy clean
 
 setup: $(STAMP)
 
@@ -42,6 +43,12 @@ bench: setup
 	$(BIN)/python -m bench.telemetry
 	$(BIN)/python -m bench.collector
 	$(BIN)/python -m bench.slo
+
+# The generated configuration that docker-compose.yml mounts (a test keeps the committed copy current).
+deploy: setup
+	$(BIN)/qtenancy alerts generate slo/specs -o deploy/generated --runbook-base $(RUNBOOK_BASE) \
+		--page-url http://alert-sink:9095/page --ticket-url http://alert-sink:9095/ticket
+	$(BIN)/qtenancy dashboards generate -o deploy/generated/dashboards
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
