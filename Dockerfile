@@ -1,4 +1,4 @@
-# The qtenancy image: the emulator and, as later components land, the collector and the CLI.
+# The qtenancy image: the emulator, the collector and the CLI (slo, alerts, dashboards).
 FROM python:3.11-slim
 WORKDIR /app
 COPY requirements.lock pyproject.toml README.md ./
