@@ -18,6 +18,7 @@ from aiohttp import web
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 
+from collector.audit import AuditLog
 from collector.ingest import Ingestor, RateLimited
 from collector.otlp_payload import (
     JSON,
@@ -49,9 +50,15 @@ def _error(request: web.Request, status: int, message: str, retry_after: int | N
     return web.Response(status=status, body=data, content_type=media, headers=headers)
 
 
+def _actor(principal) -> str:
+    return "admin" if principal.admin else f"tenant:{principal.tenant}"
+
+
 class OtlpHttpApp:
-    def __init__(self, ingestor: Ingestor, tokens: TokenBook, max_request_bytes: int, retry_after: int, store: Path):
+    def __init__(self, ingestor: Ingestor, tokens: TokenBook, max_request_bytes: int, retry_after: int, store: Path,
+                 audit: AuditLog):
         self._store = store
+        self._audit = audit
         self._ingestor = ingestor
         self._tokens = tokens
         self._limit = max_request_bytes
@@ -85,6 +92,7 @@ class OtlpHttpApp:
             jobs = await asyncio.get_running_loop().run_in_executor(None, jobs_for, self._store, principal, since, until, limit)
         except FileNotFoundError as exc:
             raise web.HTTPNotFound(text=json.dumps({"error": str(exc)}), content_type=JSON) from None
+        self._audit.append(_actor(principal), "read_jobs", request.path_qs, rows=jobs.height)
         return web.Response(text=jobs.write_json(), content_type=JSON)
 
     async def _trace(self, request: web.Request) -> web.Response:
@@ -94,6 +102,7 @@ class OtlpHttpApp:
             found = await asyncio.get_running_loop().run_in_executor(None, trace_for, self._store, principal, pid)
         except FileNotFoundError:
             found = None
+        self._audit.append(_actor(principal), "read_trace", pid, found=found is not None)
         if found is None:
             raise web.HTTPNotFound(text=json.dumps({"error": f"no job {pid}"}), content_type=JSON)
         spans, logs = found

@@ -11,6 +11,7 @@ import threading
 
 from aiohttp import web
 
+from collector.audit import AuditLog
 from collector.config import CollectorConfig
 from collector.grpc_server import grpc_server
 from collector.http_server import OtlpHttpApp
@@ -43,7 +44,8 @@ class CollectorServer:
             limits.retry_after_seconds,
         )
         self._grpc.start()
-        app = OtlpHttpApp(ingestor, tokens, limits.max_request_bytes, limits.retry_after_seconds, self.data.store).app()
+        app = OtlpHttpApp(ingestor, tokens, limits.max_request_bytes, limits.retry_after_seconds, self.data.store,
+                          AuditLog(self.data.audit)).app()
         self._loop = asyncio.new_event_loop()
         self._runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(self._runner.setup())

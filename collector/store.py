@@ -33,6 +33,10 @@ class DataDir:
     def quarantine(self) -> Path:
         return self.root / "quarantine"
 
+    @property
+    def audit(self) -> Path:
+        return self.root / "audit.log"
+
 
 @dataclass
 class Compaction:

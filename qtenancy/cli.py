@@ -28,6 +28,7 @@ from alerts.operational import operational_group
 from alerts.rule_files import HEADER as RULES_HEADER
 from alerts.rule_files import dump, write
 from alerts.sloth_rules import Generation, default_windows, groups, load_windows
+from collector.audit import verify as verify_audit
 from collector.config import CollectorConfig, ConfigError, load_config
 from collector.correlate import correlate, read_calibrations, read_jobs
 from collector.file_ingest import ingest_file
@@ -48,10 +49,10 @@ from emulator.run_output import write_run
 from emulator.scenario import ScenarioError, load_scenario
 from emulator.summary import tenant_summary
 from qtenancy import __version__
+from qtenancy.semconv_doc import render as render_semconv
 from qtenancy.stack import StackError
 from qtenancy.stack import down as stop_stack
 from qtenancy.stack import up as start_stack
-from qtenancy.semconv_doc import render as render_semconv
 from slo.billing import per_tenant as billing_per_tenant
 from slo.drift import detect, unexplained
 from slo.fairness import jain_index, shares, starvation_episodes
@@ -524,6 +525,24 @@ def stack_down(directory: StackDir = Path("runs/stack")) -> None:
         errors.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
     console.print(f"stopped: {', '.join(stopped) or 'nothing was still running'}")
+
+
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(log: Annotated[Path, typer.Argument(help="an audit log (JSON lines, hash-chained)")]) -> None:
+    """Check the hash chain; exit 1 naming the first edited, removed or reordered record."""
+    try:
+        result = verify_audit(log)
+    except OSError as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if not result.ok:
+        errors.print(f"[red]tampered:[/red] {result.problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    console.print(f"{log}: {result.records} records, chain intact", highlight=False)
 
 
 @app.command()

@@ -30,6 +30,7 @@ from opentelemetry.proto.collector.trace.v1 import (
     trace_service_pb2_grpc,
 )
 
+from collector.audit import verify
 from collector.config import CollectorConfig, ConfigError, Limits, Tokens, load_config
 from collector.correlate import correlate, read_calibrations, read_jobs
 from collector.server import CollectorServer
@@ -192,6 +193,10 @@ def test_tokens_map_data_to_tenants_and_reads_never_cross_tenants(run, tmp_path)
         status, trace = _get(f"{server.http_endpoint}/api/v1/jobs/{theirs}/trace", LAB)
         assert status == 200 and {s["trace_id"] for s in trace["spans"]} == {theirs} and trace["logs"]
         assert _get(f"{server.http_endpoint}/api/v1/jobs", "not-a-token-at-all")[0] == 401
+    trail = [json.loads(line) for line in (tmp_path / "data" / "audit.log").read_text().splitlines()]
+    assert [(r["actor"], r["action"]) for r in trail] == [
+        ("admin", "read_jobs"), ("tenant:owner", "read_jobs"), ("tenant:owner", "read_trace"), ("tenant:lab", "read_trace")]
+    assert trail[2]["detail"] == {"found": False} and verify(tmp_path / "data" / "audit.log").ok
 
 
 def test_tenant_over_its_rate_gets_429_with_retry_after(tmp_path):
