@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from slo.specs import RuleSource, parse_duration
+from slo.specs import RuleSource, format_duration, parse_duration
 
 SUMMARY = "{{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn rate is over expected."
 TITLE = "({severity}) {{{{$labels.sloth_service}}}} {{{{$labels.sloth_slo}}}} SLO error budget burn rate is too fast."
@@ -28,22 +28,6 @@ def go_float(value: float) -> str:
         sign, digits = exponent[0] if exponent[0] in "+-" else "+", exponent.lstrip("+-")
         return f"{mantissa.removesuffix('.0')}e{sign}{digits.zfill(2)}"
     return text.removesuffix(".0")
-
-
-def prom_duration(seconds: float) -> str:
-    """Prometheus' duration format: years and weeks only when exact (so 30d, 4w, 1d, 1h30m)."""
-    ms = int(round(seconds * 1000))
-    if ms == 0:
-        return "0s"
-    out = ""
-    for unit, size, exact in (("y", 365 * 86_400_000, True), ("w", 7 * 86_400_000, True), ("d", 86_400_000, False),
-                              ("h", 3_600_000, False), ("m", 60_000, False), ("s", 1000, False), ("ms", 1, False)):
-        if exact and ms % size:
-            continue
-        if ms // size:
-            out += f"{ms // size}{unit}"
-            ms -= (ms // size) * size
-    return out
 
 
 @dataclass(frozen=True)
@@ -139,11 +123,11 @@ def _labels(source: RuleSource, extra: dict[str, str], **more: str) -> dict[str,
 def sli_recordings(source: RuleSource, windows: AlertWindows, extra: dict[str, str]) -> dict:
     rules = []
     for seconds in windows.sli_windows:
-        window = prom_duration(seconds)
+        window = format_duration(seconds)
         rules.append({"record": f"slo:sli_error:ratio_rate{window}", "expr": _sli_expr(source, window),
                       "labels": _labels(source, extra, sloth_window=window)})
-    period = prom_duration(windows.period_seconds)
-    base = f"slo:sli_error:ratio_rate{prom_duration(windows.sli_windows[0])}{_selector(source)}"
+    period = format_duration(windows.period_seconds)
+    base = f"slo:sli_error:ratio_rate{format_duration(windows.sli_windows[0])}{_selector(source)}"
     rules.append({
         "record": f"slo:sli_error:ratio_rate{period}",
         "expr": f"sum_over_time({base}[{period}])\n/ ignoring (sloth_window)\ncount_over_time({base}[{period}])\n",
@@ -156,8 +140,8 @@ def meta_recordings(source: RuleSource, windows: AlertWindows, extra: dict[str, 
     objective = go_float(source.objective_percent / 100)
     selector = _selector(source)
     labels = _labels(source, extra)
-    period = prom_duration(windows.period_seconds)
-    fastest = prom_duration(windows.sli_windows[0])
+    period = format_duration(windows.period_seconds)
+    fastest = format_duration(windows.sli_windows[0])
     by_budget = "/ on(sloth_id, sloth_slo, sloth_service) group_left\n"
     rules = [
         {"record": "slo:objective:ratio", "expr": f"vector({objective})", "labels": labels},
@@ -186,7 +170,7 @@ def _burn_condition(source: RuleSource, windows: AlertWindows, quick: BurnWindow
         speed = go_float(window.speed(windows.period_seconds))
 
         def term(seconds: float) -> str:
-            return (f"max(slo:sli_error:ratio_rate{prom_duration(seconds)}{selector} > ({speed} * {budget})) "
+            return (f"max(slo:sli_error:ratio_rate{format_duration(seconds)}{selector} > ({speed} * {budget})) "
                     "without (sloth_window)")
 
         return f"(\n    {term(window.short_seconds)}\n    and\n    {term(window.long_seconds)}\n)"

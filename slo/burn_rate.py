@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from slo.specs import format_duration
+
 STEP_SECONDS = 300
 
 
@@ -25,7 +27,7 @@ class AlertWindow:
 
     @property
     def name(self) -> str:
-        return f"{self.severity}:{_label(self.long_seconds)}/{_label(self.short_seconds)}"
+        return f"{self.severity}:{format_duration(self.long_seconds)}/{format_duration(self.short_seconds)}"
 
 
 MULTIWINDOW = (
@@ -37,15 +39,8 @@ MULTIWINDOW = (
 WINDOWS = sorted({w for a in MULTIWINDOW for w in (a.long_seconds, a.short_seconds)})
 
 
-def _label(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def burn_column(seconds: int) -> str:
-    return f"burn_{_label(seconds)}"
+    return f"burn_{format_duration(seconds)}"
 
 
 def _burn(bad: pl.Expr, total: pl.Expr, objective: float) -> pl.Expr:

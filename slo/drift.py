@@ -9,10 +9,12 @@ the change point). Shifts that a noisy neighbour explains are not drift; the cal
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import polars as pl
 
 from slo.residuals import residual_bins
+from slo.specs import parse_duration
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ def cusum(bins: pl.LazyFrame, by: str, k: float) -> pl.LazyFrame:
 def detect(jobs: pl.LazyFrame, params: DriftParameters = DriftParameters()) -> pl.DataFrame:
     """Per backend and signal: onset, detection time (end of the bin that crossed h), end, and the evidence."""
     bins = cusum(residual_bins(jobs, ["backend"], params.every, params.min_jobs), "backend", params.k)
-    width = pl.duration(minutes=_minutes(params.every))
+    width = timedelta(seconds=parse_duration(params.every))
     flagged = bins.with_columns(
         alarm=pl.col("s") > params.h,
         zero_at=pl.when(pl.col("s") == 0).then(pl.col("bin")).forward_fill().over("backend"),
@@ -58,11 +60,6 @@ def detect(jobs: pl.LazyFrame, params: DriftParameters = DriftParameters()) -> p
         .sort("detected_at", "backend")
         .collect()
     )
-
-
-def _minutes(every: str) -> int:
-    number, unit = int(every[:-1]), every[-1]
-    return number * {"m": 1, "h": 60}[unit]
 
 
 def unexplained(drifts: pl.DataFrame, incidents: pl.DataFrame) -> pl.DataFrame:

@@ -18,6 +18,7 @@ from datetime import timedelta
 import polars as pl
 
 from slo.residuals import residual_bins
+from slo.specs import parse_duration
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def _episodes(bins: pl.LazyFrame, params: NeighbourParameters, width: timedelta)
 
 def attribute(jobs: pl.LazyFrame, params: NeighbourParameters = NeighbourParameters()) -> pl.DataFrame:
     """Incidents: victim, backend, control group, window, suspect, evidence and confidence."""
-    width = timedelta(minutes=int(params.every[:-1]))
+    width = timedelta(seconds=parse_duration(params.every))
     margin = timedelta(hours=params.margin_hours)
     groups = jobs.select("backend", "control_group").unique().drop_nulls()
     bins = residual_bins(jobs, ["tenant", "backend"], params.every, params.min_jobs).join(groups, on="backend")

@@ -45,6 +45,22 @@ def parse_duration(value: Any) -> float:
     return sum(float(n) * _UNITS[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)([smhdw])", value))
 
 
+def format_duration(seconds: float) -> str:
+    """Prometheus' duration format: years and weeks only when exact (so 30d, 4w, 1d, 1h30m)."""
+    ms = int(round(seconds * 1000))
+    if ms == 0:
+        return "0s"
+    out = ""
+    for unit, size, exact in (("y", 365 * 86_400_000, True), ("w", 7 * 86_400_000, True), ("d", 86_400_000, False),
+                              ("h", 3_600_000, False), ("m", 60_000, False), ("s", 1000, False), ("ms", 1, False)):
+        if exact and ms % size:
+            continue
+        if ms // size:
+            out += f"{ms // size}{unit}"
+            ms -= (ms // size) * size
+    return out
+
+
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 
 

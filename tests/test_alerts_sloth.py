@@ -15,9 +15,8 @@ from alerts.sloth_rules import (
     go_float,
     groups,
     load_windows,
-    prom_duration,
 )
-from slo.specs import SpecError, load_specs
+from slo.specs import SpecError, format_duration, load_specs
 
 from .conftest import ROOT
 
@@ -88,5 +87,5 @@ def test_invalid_version_is_refused():
 def test_go_number_and_duration_formats():
     assert [go_float(x) for x in (0.999 + 1e-16, 30.0, 0.05, 1e-05, (100 - 99.9) / 100)] == [
         "0.9990000000000001", "30", "0.05", "1e-05", "0.0009999999999999432"]
-    assert [prom_duration(s) for s in (300, 86400, 7 * 86400, 28 * 86400, 30 * 86400, 5400)] == [
+    assert [format_duration(s) for s in (300, 86400, 7 * 86400, 28 * 86400, 30 * 86400, 5400)] == [
         "5m", "1d", "1w", "4w", "30d", "1h30m"]
