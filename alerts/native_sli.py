@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from qtenancy.semconv import METRICS, Metric
-from slo.catalogue import SliId
+from slo.catalogue import CATALOGUE, SliId
 from slo.specs import Grouping, RuleSource, SloSpec, SlothAlert, SlothAlerting
 
 RUNBOOKS = "https://github.com/qtenancy/qtenancy/blob/main/docs/runbooks"
@@ -20,10 +20,6 @@ LABELS = {m.name: {label.value for label in m.labels} for m in METRICS}
 
 class NotGeneratable(ValueError):
     pass
-
-
-def alert_name(spec: SloSpec) -> str:
-    return "".join(part.capitalize() for part in re.split(r"[^a-zA-Z0-9]+", spec.name) if part) + "ErrorBudgetBurn"
 
 
 def _matchers(metric: str, spec: SloSpec, fixed: str = "") -> str:
@@ -44,6 +40,8 @@ def _sum(spec: SloSpec, metric: str, series: str) -> str:
 
 
 def _queries(spec: SloSpec) -> tuple[str, str]:
+    if reason := CATALOGUE[spec.sli].no_burn_alerts:
+        raise NotGeneratable(f"{spec.name}: {reason}")
     match spec.sli:
         case SliId.M1:
             metric = Metric.JOBS.value
@@ -58,11 +56,6 @@ def _queries(spec: SloSpec) -> tuple[str, str]:
             count = _sum(spec, base, f"{base}_count" + _matchers(base, spec))
             within = _sum(spec, base, f"{base}_bucket" + _matchers(base, spec, f'le="{threshold:.1f}"'))
             return f"{count} - {within}", count
-        case SliId.M4:
-            raise NotGeneratable(
-                f"{spec.name}: calibration runs come hours apart, so one failure is all of an hour's events and "
-                "burn-rate windows would page on every transient; QtenancyCalibrationFailing watches persistence"
-            )
         case SliId.M5:
             dropped, exported = Metric.TELEMETRY_SPANS_DROPPED.value, Metric.TELEMETRY_SPANS_EXPORTED.value
             error = _sum(spec, dropped, dropped + _matchers(dropped, spec))
@@ -82,7 +75,7 @@ def rule_source(spec: SloSpec, runbook_base: str = RUNBOOKS) -> RuleSource:
         service=spec.service, name=spec.name, objective_percent=round(spec.objective * 100, 10),
         labels={**spec.labels, "qtenancy_sli": spec.sli.value}, spec_version="qtenancy/v1", mode="cli-gen-qtenancy",
         alerting=SlothAlerting(
-            name=alert_name(spec), annotations=annotations,
+            name=spec.alert_name, annotations=annotations,
             page_alert=SlothAlert(labels={"severity": "page"}), ticket_alert=SlothAlert(labels={"severity": "ticket"}),
         ),
         error_query=error, total_query=total,

@@ -54,6 +54,8 @@ class Sli:
     valid: Callable[[SliParameters], pl.Expr]
     good: Callable[[SliParameters], pl.Expr]
     description: str
+    no_burn_alerts: str = ""
+    """Why burn-rate alerts would mislead for this SLI (empty: they work); both paths honour it."""
 
 
 def metered_seconds(start: pl.Expr, end: pl.Expr, granularity: float) -> pl.Expr:
@@ -86,12 +88,15 @@ CATALOGUE: dict[SliId, Sli] = {
         lambda p: pl.lit(True),
         lambda p: pl.col("p_value") >= p.reproducibility_alpha,
         "groups of repeated runs of one circuit; good: their spread is what shot noise explains",
+        "SLI M3 has no real-time signal in the telemetry contract: repeats are judged as groups, after the fact",
     ),
     SliId.M4: Sli(
         SliId.M4, "calibration pass rate", Table.CALIBRATIONS, "ended_at",
         lambda p: pl.col("verdict").is_not_null(),
         lambda p: pl.col("verdict") == CalibrationVerdict.PASS.value,
         "calibration runs; good: within spec",
+        "calibration runs come hours apart, so one failure is all of an hour's events and burn-rate windows "
+        "would page on every transient; QtenancyCalibrationFailing watches persistence",
     ),
     SliId.M5: Sli(
         SliId.M5, "telemetry completeness", Table.JOBS, "submitted_at",
@@ -108,11 +113,13 @@ CATALOGUE: dict[SliId, Sli] = {
             pl.col("execute_start"), pl.col("execute_end"), p.meter_granularity_seconds)).abs()
         <= p.billing_tolerance_seconds,
         "executed jobs; good: billed what the meter owes for the execution the trace shows",
+        "SLI M6 has no real-time signal in the telemetry contract; QtenancyBillingDelta watches billing",
     ),
     SliId.M8: Sli(
         SliId.M8, "submit-to-result latency", Table.JOBS, "finished_at",
         lambda p: _closed_not_rejected(p) & pl.col("expected_runtime_seconds").is_not_null(),
         lambda p: pl.col("submit_to_result_seconds") <= p.latency_factor * pl.col("expected_runtime_seconds"),
         "closed admitted jobs; good: the result came within the factor times the expected runtime",
+        "SLI M8 has no real-time signal in the telemetry contract: the expected runtime is on the trace only",
     ),
 }

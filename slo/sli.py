@@ -42,8 +42,8 @@ def _group(spec: SloSpec, columns: list[str]) -> pl.Expr:
     return pl.col(spec.group_by.value).fill_null("(none)")
 
 
-def events(spec: SloSpec, tables: Tables, as_of: datetime) -> pl.LazyFrame:
-    """(time, group, good) for every valid event of the SLO up to ``as_of``."""
+def events(spec: SloSpec, tables: Tables, as_of: datetime, carry: tuple[str, ...] = ()) -> pl.LazyFrame:
+    """(time, group, good) for every valid event of the SLO up to ``as_of``, plus the ``carry`` columns its table has."""
     if spec.sli is None:
         raise NotComputable(f"{spec.name}: {spec.not_computable}")
     sli = CATALOGUE[spec.sli]
@@ -56,7 +56,10 @@ def events(spec: SloSpec, tables: Tables, as_of: datetime) -> pl.LazyFrame:
     params = replace(spec.parameters, as_of=as_of)
     return (
         frame.filter(sli.valid(params), pl.col(sli.time).is_not_null(), pl.col(sli.time) <= as_of)
-        .select(time=pl.col(sli.time), group=_group(spec, columns), good=sli.good(params).fill_null(False))
+        .select(
+            *(pl.col(c) for c in carry if c in columns),
+            time=pl.col(sli.time), group=_group(spec, columns), good=sli.good(params).fill_null(False),
+        )
     )
 
 

@@ -353,6 +353,13 @@ class SloSpec:
     not_computable: str = ""
     rules: RuleSource | None = None
 
+    @property
+    def alert_name(self) -> str:
+        """The burn-rate alert's name, shared by the generated rules and the incidents found analytically."""
+        if self.rules is not None and self.rules.alerting.name:
+            return self.rules.alerting.name
+        return "".join(part.capitalize() for part in re.split(r"[^a-zA-Z0-9]+", self.name) if part) + "ErrorBudgetBurn"
+
 
 def _from_native(slo: NativeSlo, source: str) -> SloSpec:
     return SloSpec(

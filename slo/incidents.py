@@ -1,0 +1,353 @@
+"""Incidents found in the analytical path: the signals every detector raises, grouped by time and scope.
+
+A signal is what one alert would have said: its name (the same as the generated Prometheus alert's), its
+severity, the backends and tenants it concerns, when the impact began (``start``), when the alert would
+have fired (``detected_at``) and when the impact ended (``end``). Signals whose spans overlap (within
+``MERGE_GAP``) and share a backend or a tenant, or that name no scope at all, are one incident.
+
+Burn-rate signals come only from SLIs whose burn-rate alerts the real-time path also generates, so both
+paths page for the same things; each group's first ``WARM_UP`` is skipped, as a fresh Prometheus would
+page on its first few events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+from scipy.sparse.csgraph import connected_components
+
+from qtenancy.semconv import CalibrationVerdict, FailureReason
+from slo.burn_rate import MULTIWINDOW, burn_rates, episodes
+from slo.catalogue import CATALOGUE, metered_seconds
+from slo.sli import NotComputable, Tables, events, window_start
+from slo.specs import SloSpec
+
+MERGE_GAP = timedelta(minutes=30)
+WARM_UP = timedelta(hours=6)
+ONSET_LOOKBACK = timedelta(hours=1)
+SCOPE_SHARE = 0.1
+"""A tenant or backend is in a burn signal's scope when it holds at least this share of its bad events."""
+CARRIED = ("provenance_id", "tenant", "backend")
+CALIBRATION_REPEAT = timedelta(hours=6)
+STARVATION_SECONDS = 3600.0
+STARVATION_HOLD = timedelta(minutes=5)
+BILLING_DETECTION_SECONDS = 1800.0
+CHAIN_GAP = timedelta(hours=1)
+
+UTC_US = pl.Datetime("us", "UTC")
+SIGNAL_SCHEMA = {
+    "signal": pl.String, "alert": pl.String, "severity": pl.String, "backends": pl.List(pl.String),
+    "tenants": pl.List(pl.String), "suspect": pl.String, "start": UTC_US, "detected_at": UTC_US, "end": UTC_US,
+    "jobs": pl.Int64, "first_job": pl.String, "evidence": pl.String,
+}
+
+
+def _signals(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Fill the columns a source does not set, in the common schema and order."""
+    present = frame.collect_schema().names()
+    return frame.with_columns(
+        pl.lit(None, dtype).alias(name) for name, dtype in SIGNAL_SCHEMA.items() if name not in present
+    ).select(pl.col(name).cast(dtype) for name, dtype in SIGNAL_SCHEMA.items())
+
+
+def _chains(frame: pl.LazyFrame, by: str, at: str, gap: timedelta) -> pl.LazyFrame:
+    """Number runs of rows (per ``by``, in ``at`` order) whose consecutive instants lie within ``gap``."""
+    step = (pl.col(at) - pl.col(at).shift(1).over(by)) > gap
+    return frame.sort(by, at).with_columns(chain=step.fill_null(True).cum_sum().over(by))
+
+
+def _scope(column: str) -> pl.Expr:
+    share = pl.col(column).drop_nulls().value_counts(sort=True)
+    return share.filter(share.struct.field("count") >= SCOPE_SHARE * pl.len()).struct.field(column).sort()
+
+
+def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime) -> pl.LazyFrame:
+    """Page and ticket episodes of every burn-alertable SLO, with the bad events that drove them."""
+    frames = []
+    for spec in specs:
+        if spec.sli is None or CATALOGUE[spec.sli].no_burn_alerts:
+            continue
+        try:
+            stream = events(spec, tables, as_of, carry=CARRIED).collect()
+        except NotComputable:
+            continue
+        stream = stream.with_columns(pl.lit(None, pl.String).alias(c) for c in CARRIED if c not in stream.columns).lazy()
+        rates = burn_rates(stream, spec.objective, window_start(spec.window, as_of), as_of)
+        first = stream.group_by("group").agg(first_event=pl.col("time").min())
+        bad = stream.filter(~pl.col("good"))
+        for severity in ("page", "ticket"):
+            found = episodes(rates, severity).lazy().join(first, on="group")
+            found = found.filter(pl.col("start") >= pl.col("first_event") + WARM_UP).with_row_index("episode")
+            driven = (
+                found.join(bad, on="group")
+                .filter(pl.col("time") > pl.col("start") - ONSET_LOOKBACK, pl.col("time") <= pl.col("end"))
+                .sort("time")
+                .group_by("episode")
+                .agg(
+                    onset=pl.col("time").min(), last_bad=pl.col("time").max(), jobs=pl.len(),
+                    first_job=pl.col("provenance_id").first(),
+                    backends=_scope("backend"), tenants=_scope("tenant"),
+                )
+            )
+            windows = " or ".join(a.name.split(":", 1)[1] for a in MULTIWINDOW if a.severity == severity)
+            frames.append(_signals(found.join(driven, on="episode").select(
+                signal=pl.lit("slo_burn"), alert=pl.lit(spec.alert_name), severity=pl.lit(severity),
+                backends="backends", tenants="tenants", start="onset", detected_at="start",
+                end=pl.max_horizontal("last_bad", "onset"), jobs="jobs", first_job="first_job",
+                evidence=pl.format(
+                    "SLO {} ({}): {} burn over {}, peak 1h burn {}, {} bad events",
+                    pl.lit(spec.name), pl.col("group"), pl.lit(severity), pl.lit(windows),
+                    pl.col("peak_burn_1h").round(1), pl.col("jobs"),
+                ),
+            )))
+    return pl.concat(frames) if frames else _signals(pl.LazyFrame(schema={"signal": pl.String}))
+
+
+def calibration_signals(calibrations: pl.LazyFrame) -> pl.LazyFrame:
+    """Repeated calibration failures (the second within 6 h pages) and backends taken out of rotation."""
+    failed = _chains(
+        calibrations.filter(pl.col("verdict") == CalibrationVerdict.FAIL.value), "backend", "ended_at", CALIBRATION_REPEAT
+    )
+    failing = (
+        failed.group_by("backend", "chain")
+        .agg(
+            start=pl.col("started_at").min(), detected_at=pl.col("ended_at").sort().get(1, null_on_oob=True),
+            last_fail=pl.col("ended_at").max(), failures=pl.len(), first_job=pl.col("calibration_trace_id").first(),
+            reason=pl.col("reason").first(),
+        )
+        .filter(pl.col("failures") >= 2)
+    )
+    passed = calibrations.filter(pl.col("verdict") == CalibrationVerdict.PASS.value).select(
+        "backend", recovered=pl.col("ended_at")
+    ).sort("recovered")
+    failing = failing.sort("last_fail").join_asof(
+        passed, left_on="last_fail", right_on="recovered", by="backend", strategy="forward", check_sortedness=False
+    )
+    out = _chains(calibrations.filter(~pl.col("in_rotation")), "backend", "ended_at", CALIBRATION_REPEAT)
+    back = calibrations.filter(pl.col("in_rotation")).select("backend", back_at=pl.col("ended_at")).sort("back_at")
+    rotation = (
+        out.group_by("backend", "chain")
+        .agg(start=pl.col("ended_at").min(), last_out=pl.col("ended_at").max(), runs=pl.len(),
+             first_job=pl.col("calibration_trace_id").first())
+        .sort("last_out")
+        .join_asof(back, left_on="last_out", right_on="back_at", by="backend", strategy="forward", check_sortedness=False)
+    )
+    return pl.concat([
+        _signals(failing.select(
+            signal=pl.lit("calibration_failing"), alert=pl.lit("QtenancyCalibrationFailing"), severity=pl.lit("page"),
+            backends=pl.concat_list("backend"), start="start", detected_at="detected_at",
+            end=pl.coalesce("recovered", "last_fail"), first_job="first_job",
+            evidence=pl.format("{} failed calibration runs on {}, the first: {}", "failures", "backend", "reason"),
+        )),
+        _signals(rotation.select(
+            signal=pl.lit("out_of_rotation"), alert=pl.lit("QtenancyBackendOutOfRotation"), severity=pl.lit("ticket"),
+            backends=pl.concat_list("backend"), start="start", detected_at="start",
+            end=pl.coalesce("back_at", "last_out"), first_job="first_job",
+            evidence=pl.format("{} taken out of rotation after {} calibration run(s) out of spec", "backend", "runs"),
+        )),
+    ])
+
+
+def fidelity_signals(drifts: pl.DataFrame, neighbours: pl.DataFrame, width: timedelta) -> pl.LazyFrame:
+    """Drift and noisy-neighbour findings: both are what QtenancyFidelityBelowPrediction pages on."""
+    alert, severity = pl.lit("QtenancyFidelityBelowPrediction"), pl.lit("ticket")
+    return pl.concat([
+        _signals(drifts.lazy().select(
+            signal=pl.lit("drift"), alert=alert, severity=severity, backends=pl.concat_list("backend"),
+            start="onset", detected_at="detected_at", end=pl.max_horizontal("end", "detected_at"),
+            evidence=pl.format("calibration drift on {}: fidelity residual z down to {}, mean log-residual {}",
+                               "backend", pl.col("lowest_z").round(1), pl.col("mean_residual").round(3)),
+        )),
+        _signals(neighbours.lazy().select(
+            signal=pl.lit("noisy_neighbour"), alert=alert, severity=severity, backends=pl.concat_list("backend"),
+            tenants=pl.concat_list("victim"), suspect="suspect", start="start", detected_at=pl.col("start") + width,
+            end="end", jobs=pl.col("jobs").cast(pl.Int64),
+            evidence=pl.format(
+                "{} on {} lost {}% fidelity; suspect {} (correlation {}, {}x its usual backend time in {})",
+                "victim", "backend", (-pl.col("fidelity_change") * 100).round(1), "suspect",
+                pl.col("correlation").round(2), pl.col("activity_ratio").round(1), "control_group",
+            ),
+        )),
+    ])
+
+
+def starvation_signals(starvation: pl.DataFrame) -> pl.LazyFrame:
+    return _signals(starvation.lazy().filter(pl.col("end") - pl.col("start") >= STARVATION_HOLD).select(
+        signal=pl.lit("starvation"), alert=pl.lit("QtenancySchedulerStarvation"), severity=pl.lit("page"),
+        tenants=pl.concat_list("tenant"), start=pl.col("start") - timedelta(seconds=STARVATION_SECONDS),
+        detected_at=pl.col("start") + STARVATION_HOLD, end="end", jobs=pl.col("jobs").cast(pl.Int64),
+        first_job="first_job",
+        evidence=pl.format("{} job(s) of {} waited over an hour, for {} minutes in all", "jobs", "tenant",
+                           pl.col("minutes").round(0)),
+    ))
+
+
+def job_failure_signals(jobs: pl.LazyFrame, granularity: float, tolerance: float) -> pl.LazyFrame:
+    """Jobs failed because their backend was down, and jobs billed other than the meter owes."""
+    down = _chains(
+        jobs.filter(pl.col("reason") == FailureReason.BACKEND_DOWN.value, pl.col("backend").is_not_null()),
+        "backend", "finished_at", CHAIN_GAP,
+    )
+    owed = metered_seconds(pl.col("execute_start"), pl.col("execute_end"), granularity)
+    misbilled = _chains(
+        jobs.filter(pl.col("execute_end").is_not_null(), pl.col("tenant").is_not_null())
+        .filter((pl.col("billed_seconds") - owed).abs() > tolerance)
+        .with_columns(delta=pl.col("billed_seconds") - owed),
+        "tenant", "finished_at", CHAIN_GAP,
+    ).with_columns(used=pl.col("exec_seconds").cum_sum().over("tenant", "chain"))
+    return pl.concat([
+        _signals(down.group_by("backend", "chain").agg(
+            start=pl.col("finished_at").min(), end=pl.col("finished_at").max(), jobs=pl.len(),
+            first_job=pl.col("provenance_id").first(), tenants=pl.col("tenant").drop_nulls().unique().sort(),
+        ).select(
+            signal=pl.lit("backend_down"), alert=pl.lit("QtenancyBackendDown"), severity=pl.lit("page"),
+            backends=pl.concat_list("backend"), tenants="tenants", start="start", detected_at="start", end="end",
+            jobs="jobs", first_job="first_job",
+            evidence=pl.format("{} job(s) failed because {} was down", "jobs", "backend"),
+        )),
+        _signals(misbilled.group_by("tenant", "chain").agg(
+            start=pl.col("finished_at").min(), end=pl.col("finished_at").max(), jobs=pl.len(),
+            first_job=pl.col("provenance_id").first(), delta=pl.col("delta").sum(),
+            detected_at=pl.col("finished_at").filter(pl.col("used") >= BILLING_DETECTION_SECONDS).min(),
+        ).select(
+            signal=pl.lit("billing_delta"), alert=pl.lit("QtenancyBillingDelta"), severity=pl.lit("ticket"),
+            tenants=pl.concat_list("tenant"), start="start", detected_at=pl.coalesce("detected_at", "end"), end="end",
+            jobs="jobs", first_job="first_job",
+            evidence=pl.format("{} job(s) of {} billed {} s other than the meter owes", "jobs", "tenant",
+                               pl.col("delta").round(1)),
+        )),
+    ])
+
+
+def fill_tenants(signals: pl.DataFrame, jobs: pl.LazyFrame) -> pl.DataFrame:
+    """A backend signal that names no tenant concerns every tenant whose jobs ran on that backend meanwhile."""
+    missing = signals.lazy().with_row_index("row").filter(pl.col("tenants").list.len().fill_null(0) == 0)
+    ran = (
+        missing.select("row", "start", "end", backend=pl.col("backends").list.first())
+        .join(jobs.select("tenant", "backend", "execute_start").drop_nulls(), on="backend")
+        .filter(pl.col("execute_start").is_between(pl.col("start"), pl.col("end")))
+        .group_by("row")
+        .agg(ran=pl.col("tenant").unique().sort())
+    )
+    return (
+        signals.lazy().with_row_index("row").join(ran, on="row", how="left")
+        .with_columns(tenants=pl.when(pl.col("tenants").list.len().fill_null(0) == 0).then("ran").otherwise("tenants"))
+        .drop("row", "ran")
+        .with_columns(pl.col("tenants").fill_null([]), pl.col("backends").fill_null([]))
+        .sort("detected_at", "alert", "start")
+        .collect()
+    )
+
+
+def group(signals: pl.DataFrame) -> pl.DataFrame:
+    """Signals with an ``incident`` id: one incident per connected set of overlapping, related signals."""
+    if signals.is_empty():
+        return signals.with_columns(incident=pl.lit(None, pl.String))
+    start = signals["start"].dt.epoch("s").to_numpy()
+    until = signals.select(pl.max_horizontal("end", "detected_at").dt.epoch("s")).to_series().to_numpy()
+    gap = MERGE_GAP.total_seconds()
+    overlap = (start[:, None] <= until[None, :] + gap) & (start[None, :] <= until[:, None] + gap)
+    scopes = [set(b) | {f"tenant:{t}" for t in ts} for b, ts in zip(signals["backends"], signals["tenants"], strict=True)]
+    related = np.array([[not a or not b or bool(a & b) for b in scopes] for a in scopes])
+    _, label = connected_components(overlap & related, directed=False)
+    labelled = signals.with_columns(component=pl.Series(label))
+    first = labelled.group_by("component").agg(opened=pl.col("start").min(), scope=pl.col("backends").list.explode(keep_nulls=False, empty_as_null=False).min())
+    named = first.sort("opened", "scope").with_columns(
+        incident=pl.format("INC-{}", pl.col("opened").dt.strftime("%Y%m%d-%H%M"))
+    ).with_columns(
+        incident=pl.when(pl.len().over("incident") > 1)
+        .then(pl.format("{}-{}", "incident", pl.int_range(pl.len()).over("incident") + 1))
+        .otherwise("incident")
+    )
+    return labelled.join(named.select("component", "incident"), on="component").drop("component")
+
+
+def incidents(signals: pl.DataFrame) -> pl.DataFrame:
+    """One row per incident: scope, alerts, suspects, and the times that M10 and time-to-detect come from."""
+    schema = {"incident": pl.String, "severity": pl.String, "start": UTC_US, "detected_at": UTC_US, "resolved_at": UTC_US,
+              "alerts": pl.List(pl.String), "backends": pl.List(pl.String), "tenants": pl.List(pl.String),
+              "suspects": pl.List(pl.String), "signals": pl.UInt32, "first_job": pl.String,
+              "minutes_to_detect": pl.Float64, "minutes_to_resolve": pl.Float64}
+    if signals.is_empty():
+        return pl.DataFrame(schema=schema)
+    return (
+        signals.lazy()
+        .sort("start")
+        .group_by("incident")
+        .agg(
+            severity=pl.when((pl.col("severity") == "page").any()).then(pl.lit("page")).otherwise(pl.lit("ticket")),
+            start=pl.col("start").min(), detected_at=pl.col("detected_at").min(), resolved_at=pl.col("end").max(),
+            alerts=pl.col("alert").unique().sort(), backends=pl.col("backends").list.explode(keep_nulls=False, empty_as_null=False).unique().sort(),
+            tenants=pl.col("tenants").list.explode(keep_nulls=False, empty_as_null=False).unique().sort(), suspects=pl.col("suspect").drop_nulls().unique().sort(),
+            signals=pl.len(), first_job=pl.col("first_job").drop_nulls().first(),
+        )
+        .with_columns(
+            minutes_to_detect=(pl.col("detected_at") - pl.col("start")).dt.total_seconds() / 60,
+            minutes_to_resolve=(pl.col("resolved_at") - pl.col("detected_at")).dt.total_seconds().clip(lower_bound=0) / 60,
+        )
+        .select(list(schema))
+        .sort("start", "incident")
+        .collect()
+    )
+
+
+def within(frame: pl.DataFrame, start: datetime, end: datetime, backend: str | None = None,
+           tenant: str | None = None, alert: str | None = None) -> pl.DataFrame:
+    """Signals or incidents that overlap [start, end] and concern the backend, tenant and alert given."""
+    until = "resolved_at" if "resolved_at" in frame.columns else "end"
+    chosen = frame.filter(pl.col("start") <= end, pl.max_horizontal(until, "detected_at") >= start)
+    if backend is not None:
+        chosen = chosen.filter(pl.col("backends").list.contains(backend))
+    if tenant is not None:
+        chosen = chosen.filter(pl.col("tenants").list.contains(tenant))
+    if alert is not None:
+        column = pl.col("alerts").list.contains(alert) if "alerts" in frame.columns else pl.col("alert") == alert
+        chosen = chosen.filter(column)
+    return chosen
+
+
+def score(found: pl.DataFrame, faults: list[dict]) -> pl.DataFrame:
+    """Each injected fault (an emulator ground-truth entry) against the incidents that overlap it in scope."""
+    truth = pl.DataFrame(
+        [{"fault": f["id"], "kind": f["kind"], "fault_start": datetime.fromisoformat(f["start"]),
+          "fault_end": datetime.fromisoformat(f["end"]), "backend": f.get("backend"),
+          "victims": sorted(f.get("victims", [])), "antagonist": f.get("antagonist") or f.get("tenant")}
+         for f in faults],
+        schema={"fault": pl.String, "kind": pl.String, "fault_start": UTC_US, "fault_end": UTC_US,
+                "backend": pl.String, "victims": pl.List(pl.String), "antagonist": pl.String},
+    )
+    shared = (
+        pl.col("backends").list.contains(pl.col("backend")).fill_null(False)
+        | (pl.col("tenants").list.set_intersection("victims").list.len() > 0)
+    )
+    matched = (
+        truth.lazy().with_row_index("row")
+        .join(found.lazy().select("incident", "start", "detected_at", "resolved_at", "backends", "tenants"), how="cross")
+        .filter(pl.col("start") <= pl.col("fault_end"), pl.col("resolved_at") >= pl.col("fault_start"), shared)
+        .group_by("row")
+        .agg(incidents=pl.col("incident").sort(), detected_at=pl.col("detected_at").min())
+    )
+    return (
+        truth.lazy().with_row_index("row").join(matched, on="row", how="left").sort("row").drop("row")
+        .with_columns(
+            pl.col("incidents").fill_null([]),
+            minutes_to_detect=(pl.col("detected_at") - pl.col("fault_start")).dt.total_seconds() / 60,
+        )
+        .collect()
+    )
+
+
+def find(specs: list[SloSpec], tables: Tables, as_of: datetime, drifts: pl.DataFrame, neighbours: pl.DataFrame,
+         starvation: pl.DataFrame, neighbour_bin: timedelta, meter_granularity: float,
+         billing_tolerance: float) -> pl.DataFrame:
+    """Every signal up to ``as_of``, each with the incident it belongs to."""
+    raised = pl.concat([
+        burn_signals(specs, tables, as_of),
+        calibration_signals(tables.calibrations.filter(pl.col("ended_at") <= as_of)),
+        fidelity_signals(drifts, neighbours, neighbour_bin),
+        starvation_signals(starvation),
+        job_failure_signals(tables.jobs.filter(pl.col("finished_at") <= as_of), meter_granularity, billing_tolerance),
+    ]).collect()
+    return group(fill_tenants(raised, tables.jobs))
