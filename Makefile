@@ -5,8 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 RUNBOOK_BASE := https://github.com/qtenancy/qtenancy/blob/main/docs/runbooks
-SYSTEM_PACKAGES := prometheus prometheus-alertmanager
-SYSTEM_TOOLS := promtool prometheus amtool
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager chromium
+SYSTEM_TOOLS := promtool prometheus amtool chromium
 
 .PHONY: setup system demo test bench deploy clean
 
@@ -33,7 +33,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/qtenancy emulate --scenario scenarios/game-day.yaml --days 7 --seed 1 --out runs/demo
+	$(BIN)/qtenancy demo --out runs/demo
 
 test: setup system
 	$(BIN)/python -m pytest

@@ -8,7 +8,9 @@ purpose reaches the exporter.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -147,40 +149,116 @@ def _loss_plans(jobs: pl.DataFrame) -> dict[int, LossPlan]:
     }
 
 
-def export_run(
-    run: EmulationRun,
-    target: OtlpTarget,
-    progress: Callable[[float], None] | None = None,
-    pace: Callable[[int], None] | None = None,
-) -> ExportStats:
-    """Export the run's traces and logs to ``target``; returns what was sent and what F3 took.
+@dataclass(frozen=True)
+class _Shard:
+    """A share of a run's telemetry (whole traces) as plain Python data: all an exporter process needs, so a
+    forked process never touches polars, whose thread pool does not survive a fork."""
 
-    ``pace``, given a span's virtual end in nanoseconds, returns once that instant is due (real-time mode).
-    """
+    spans: dict[str, list]
+    logs: dict[str, list]
+    channels: list[int]
+    rows: list[int]
+    plans: dict[int, LossPlan]
+
+
+def _shards(run: EmulationRun, count: int) -> list[_Shard]:
+    spans, logs, plans = span_records(run).drop("dropped", "delay_ns"), log_records(run), _loss_plans(run.jobs)
+    share = pl.col("trace_id").str.slice(24).str.to_integer(base=16) % count
+    shards = []
+    for k in range(count):
+        mine, their_logs = spans.filter(share == k), logs.filter(share == k)
+        order = (
+            pl.concat(
+                [
+                    mine.select(t="end_ns", c=pl.lit(0)).with_row_index("i"),
+                    their_logs.select(t="time_ns", c=pl.lit(1)).with_row_index("i"),
+                ],
+                how="vertical_relaxed",
+            )
+            .sort("t", "c", "i")
+        )
+        shards.append(_Shard(mine.to_dict(as_series=False), their_logs.to_dict(as_series=False), order["c"].to_list(),
+                             order["i"].to_list(), plans))
+    return shards
+
+
+def _export_shard(shard: _Shard, target: OtlpTarget, run_resource: Resource,
+                  progress: Callable[[float], None] | None, pace: Callable[[int], None] | None) -> ExportStats:
     span_exporter, log_exporter = target.exporters()
     spans = BlockingBatchSpanProcessor(span_exporter, BATCH_SIZE)
-    loss = TelemetryLossProcessor(spans, _loss_plans(run.jobs))
+    loss = TelemetryLossProcessor(spans, shard.plans)
     logs = BlockingBatchLogRecordProcessor(log_exporter, BATCH_SIZE)
-    logger_provider = LoggerProvider(resource=resource(run), shutdown_on_exit=False)
+    logger_provider = LoggerProvider(resource=run_resource, shutdown_on_exit=False)
     logger_provider.add_log_record_processor(logs)
-    emitter = _Emitter(run, loss, logger_provider.get_logger(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL))
-    order = emitter.order()
-    channels, rows = order["c"].to_list(), order["i"].to_list()
-    times = (emitter.spans["end_ns"], emitter.logs["time_ns"])
+    emitter = _Emitter(shard, run_resource, loss, logger_provider.get_logger(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL))
+    times = (shard.spans["end_ns"], shard.logs["time_ns"])
     emit = (emitter.span, emitter.log)
+    total = len(shard.rows)
     try:
-        for n, (channel, i) in enumerate(zip(channels, rows), start=1):
+        for n, (channel, i) in enumerate(zip(shard.channels, shard.rows), start=1):
             if pace is not None:
                 pace(times[channel][i])
             emit[channel](i)
             if progress is not None and n % PROGRESS_EVERY == 0:
-                progress(n / len(rows))
+                progress(n / total)
     finally:
         loss.shutdown()
         logger_provider.shutdown()
     if progress is not None:
         progress(1.0)
     return ExportStats(spans=spans.batch.exported, logs=logs.batch.exported, loss=loss.counts)
+
+
+_FORKED: tuple[list[_Shard], OtlpTarget, Resource, object] | None = None
+"""What forked exporter processes inherit: the shards, the target, the resource and their progress slots."""
+
+
+def _export_forked(k: int) -> ExportStats:
+    shards, target, run_resource, fractions = _FORKED
+
+    def report(fraction: float) -> None:
+        fractions[k] = fraction
+
+    return _export_shard(shards[k], target, run_resource, report, None)
+
+
+def export_run(
+    run: EmulationRun,
+    target: OtlpTarget,
+    progress: Callable[[float], None] | None = None,
+    pace: Callable[[int], None] | None = None,
+    workers: int = 1,
+) -> ExportStats:
+    """Export the run's traces and logs to ``target``; returns what was sent and what F3 took.
+
+    ``pace``, given a span's virtual end in nanoseconds, returns once that instant is due (real-time mode).
+    With ``workers`` > 1, that many forked processes export a share of the traces each: the SDK's encoding
+    is CPU-bound Python, so one process saturates one core.
+    """
+    global _FORKED
+    if workers > 1 and pace is not None:
+        raise ValueError("real-time export paces one stream: it cannot be split across workers")
+    shards, run_resource = _shards(run, workers), resource(run)
+    if workers == 1:
+        return _export_shard(shards[0], target, run_resource, progress, pace)
+    context = multiprocessing.get_context("fork")
+    fractions = context.Array("d", workers, lock=False)
+    _FORKED = (shards, target, run_resource, fractions)
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = [pool.submit(_export_forked, k) for k in range(workers)]
+            while wait(futures, timeout=0.25).not_done:
+                if progress is not None:
+                    progress(sum(fractions) / workers)
+            results = [f.result() for f in futures]
+    finally:
+        _FORKED = None
+    if progress is not None:
+        progress(1.0)
+    return ExportStats(
+        spans=sum(r.spans for r in results), logs=sum(r.logs for r in results),
+        loss=LossCounts(*(sum(getattr(r.loss, f) for r in results) for f in ("dropped", "delayed", "forwarded"))),
+    )
 
 
 class _Emitter:
@@ -190,27 +268,13 @@ class _Emitter:
     STATUS = {STATUS_UNSET: StatusCode.UNSET, STATUS_OK: StatusCode.OK, STATUS_ERROR: StatusCode.ERROR}
     SEVERITY = {SEVERITY_INFO: SeverityNumber.INFO, SEVERITY_WARN: SeverityNumber.WARN}
 
-    def __init__(self, run: EmulationRun, loss: TelemetryLossProcessor, logger):
+    def __init__(self, shard: _Shard, run_resource: Resource, loss: TelemetryLossProcessor, logger):
         self._loss = loss
         self._logger = logger
-        self._resource = resource(run)
+        self._resource = run_resource
         self._scope = InstrumentationScope(INSTRUMENTATION_SCOPE, __version__, SCHEMA_URL)
-        self.spans = span_records(run).drop("dropped", "delay_ns").to_dict(as_series=False)
-        self.logs = log_records(run).to_dict(as_series=False)
-
-    def order(self) -> pl.DataFrame:
-        """(channel, row) of every record in export order: spans (0) and logs (1) merged by time."""
-        return (
-            pl.concat(
-                [
-                    pl.DataFrame({"t": self.spans["end_ns"], "c": 0}).with_row_index("i"),
-                    pl.DataFrame({"t": self.logs["time_ns"], "c": 1}).with_row_index("i"),
-                ],
-                how="vertical_relaxed",
-            )
-            .sort("t", "c", "i")
-            .select("c", "i")
-        )
+        self.spans = shard.spans
+        self.logs = shard.logs
 
     @staticmethod
     def _attributes(columns: dict[str, list], i: int) -> dict:

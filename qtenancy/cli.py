@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import signal
 import threading
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -50,13 +53,24 @@ from emulator.scenario import ScenarioError, load_scenario
 from emulator.summary import tenant_summary
 from qtenancy import __version__
 from qtenancy.semconv_doc import render as render_semconv
-from qtenancy.stack import StackError
+from qtenancy.stack import StackError, free_port, start_collector
 from qtenancy.stack import down as stop_stack
+from qtenancy.stack import stop as stop_processes
 from qtenancy.stack import up as start_stack
 from slo.billing import per_tenant as billing_per_tenant
+from slo.catalogue import SliParameters
 from slo.drift import detect, unexplained
 from slo.fairness import jain_index, shares, starvation_episodes
-from slo.noisy_neighbour import attribute
+from slo.incidents import find as find_signals
+from slo.incidents import incidents as incidents_of
+from slo.incidents import score as score_faults
+from slo.incidents import within
+from slo.noisy_neighbour import NeighbourParameters, attribute
+from slo.postmortem import Scope
+from slo.postmortem import build as build_postmortem
+from slo.postmortem_plots import all_plots
+from slo.postmortem_render import format_minutes
+from slo.postmortem_render import write as write_postmortem
 from slo.report import (
     HEADER,
     Analyses,
@@ -64,6 +78,7 @@ from slo.report import (
     evaluate,
     format_cell,
     markdown_sections,
+    markdown_table,
     rows_for_display,
     to_json_with,
     to_markdown,
@@ -121,6 +136,9 @@ def emulate(
     ] = [],  # noqa: B006 (typer reads the default)
     otlp_gzip: Annotated[bool, typer.Option(help="gzip-compress export requests")] = False,
     otlp_timeout: Annotated[float, typer.Option(help="seconds the exporter keeps retrying one batch", min=0.1)] = 30.0,
+    otlp_workers: Annotated[
+        int, typer.Option(help="exporter processes, each sending a share of the traces (not with --realtime)", min=1)
+    ] = 1,
     bulk: Annotated[
         Path | None, typer.Option(help="also write the run's spans and logs into this collector store directory")
     ] = None,
@@ -165,7 +183,8 @@ def emulate(
         elif target is not None:
             with _progress() as progress:
                 task = progress.add_task(f"exporting over OTLP to {target.endpoint}", total=1.0)
-                stats = export_run(run, target, lambda fraction: progress.update(task, completed=fraction))
+                stats = export_run(run, target, lambda fraction: progress.update(task, completed=fraction),
+                                   workers=otlp_workers)
             console.print(
                 f"OTLP: {stats.spans:,} spans and {stats.logs:,} log records exported, "
                 f"{stats.loss.dropped:,} spans dropped and {stats.loss.delayed:,} delayed by fault F3"
@@ -347,27 +366,15 @@ def slo_report(
 ) -> None:
     """SLIs, error budgets, burn rates and forecasts; fairness, billing, reproducibility, drift and noisy neighbours."""
     specs = _specs(spec)
-    store = DataDir(_collector_config(None, data_dir=data_dir).data_dir).store
+    tables = _store_tables(data_dir, tenant)
     try:
-        jobs, calibrations = read_jobs(store), read_calibrations(store)
-    except FileNotFoundError as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
-    if tenant is not None:
-        jobs = jobs.filter(pl.col("tenant") == tenant)
-    repeated = repeats(jobs)
-    tables = Tables(jobs, calibrations, repeated.lazy())
-    try:
-        as_of = datetime.fromisoformat(at) if at else data_end(tables)
+        as_of = _instant(at, "--at") if at else data_end(tables)
         chosen = parse_window(window) if window else None
         shares_of = _quotas(quotas)
     except (ValueError, OSError, ScenarioError) as exc:
         errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    if as_of.tzinfo is None:
-        as_of = as_of.replace(tzinfo=UTC)
-    results = evaluate(specs, tables, as_of, chosen)
-    analyses = _analyses(jobs, repeated, shares_of, window_start(chosen or Window(30 * 86400.0), as_of), as_of)
+    results, analyses = _slo_results(specs, tables, shares_of, as_of, chosen)
     if output is ReportFormat.JSON:
         console.out(to_json_with(results, analyses, as_of), end="", highlight=False)
     elif output is ReportFormat.MARKDOWN:
@@ -406,6 +413,13 @@ def _quotas(path: Path | None) -> dict[str, float]:
     if not isinstance(document, dict) or not all(isinstance(v, (int, float)) for v in document.values()):
         raise ValueError(f"{path}: quotas must be a scenario file or a mapping of tenant to share")
     return {str(k): float(v) for k, v in document.items()}
+
+
+def _slo_results(specs, tables: Tables, quotas: dict[str, float], as_of: datetime, window: Window | None):
+    repeated = repeats(tables.jobs)
+    results = evaluate(specs, Tables(tables.jobs, tables.calibrations, repeated.lazy()), as_of, window)
+    start = window_start(window or Window(30 * 86400.0), as_of)
+    return results, _analyses(tables.jobs, repeated, quotas, start, as_of)
 
 
 def _analyses(jobs: pl.LazyFrame, repeated: pl.DataFrame, quotas: dict[str, float], start: datetime, end: datetime) -> Analyses:
@@ -466,13 +480,15 @@ def dashboards_generate(
         console.print(f"  {path}", highlight=False)
 
 
-def _write_alerts(loaded, out: Path, burn_windows, extra: dict, runbook_base: str, receivers: Receivers) -> list[Path]:
+def _write_alerts(loaded, out: Path, burn_windows, extra: dict, runbook_base: str, receivers: Receivers,
+                  report_skipped: bool = True) -> list[Path]:
     sources = []
     for spec in loaded:
         try:
             sources.append(rule_source(spec, runbook_base))
         except NotGeneratable as exc:
-            errors.print(f"[yellow]no rules:[/yellow] {exc}", highlight=False, soft_wrap=True)
+            if report_skipped:
+                errors.print(f"[yellow]no rules:[/yellow] {exc}", highlight=False, soft_wrap=True)
     generation = Generation(burn_windows, extra, __version__)
     return [
         write(out / "rules" / "slo-rules.yaml", dump({"groups": groups(sources, generation)}, RULES_HEADER)),
@@ -543,6 +559,240 @@ def audit_verify(log: Annotated[Path, typer.Argument(help="an audit log (JSON li
         errors.print(f"[red]tampered:[/red] {result.problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     console.print(f"{log}: {result.records} records, chain intact", highlight=False)
+
+
+def _store_tables(data_dir: Path | None, tenant: str | None = None) -> Tables:
+    store = DataDir(_collector_config(None, data_dir=data_dir).data_dir).store
+    try:
+        jobs, calibrations = read_jobs(store), read_calibrations(store)
+    except FileNotFoundError as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if tenant is not None:
+        jobs = jobs.filter(pl.col("tenant") == tenant)
+    return Tables(jobs, calibrations)
+
+
+def _instant(value: str, option: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"expected an ISO 8601 instant such as 2026-11-03T10:00Z, got {value!r}",
+                                 param_hint=option) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _ground_truth(path: Path | None) -> list[dict] | None:
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text())["faults"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        errors.print(f"[red]error:[/red] {path}: not an emulator ground-truth file ({exc})", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@dataclass(frozen=True)
+class Detections:
+    signals: pl.DataFrame
+    neighbours: pl.DataFrame
+
+
+def _detect(specs, tables: Tables, as_of: datetime, analyses: Analyses | None = None) -> Detections:
+    """Every detector over the tables (or those the report's analyses already ran), and their signals."""
+    if analyses is None:
+        neighbours = attribute(tables.jobs)
+        drifts = unexplained(detect(tables.jobs), neighbours)
+        starvation = starvation_episodes(tables.jobs, STARVATION_BOUND_SECONDS, as_of - timedelta(days=30), as_of)
+    else:
+        neighbours, drifts, starvation = analyses.incidents, analyses.drifts, analyses.starvation
+    signals = find_signals(
+        specs, tables, as_of, drifts, neighbours, starvation,
+        timedelta(seconds=parse_duration(NeighbourParameters().every)), METER_GRANULARITY_SECONDS,
+        SliParameters().billing_tolerance_seconds,
+    )
+    return Detections(signals, neighbours)
+
+
+incidents_app = typer.Typer(help="Incidents found in the jobs table: burn-rate episodes and detector findings.",
+                            no_args_is_help=True)
+app.add_typer(incidents_app, name="incidents")
+SpecOption = Annotated[list[Path], typer.Option(help="spec files or directories (default: the shipped slo/specs)")]
+FromOption = Annotated[str | None, typer.Option("--from", help="window start, ISO 8601 (UTC unless it says)")]
+ToOption = Annotated[str | None, typer.Option("--to", help="window end, ISO 8601 (default: the end of the data)")]
+GroundTruthOption = Annotated[
+    Path | None, typer.Option(help="an emulator ground_truth.json: score the incidents against what was injected")
+]
+
+
+@incidents_app.command("list")
+def incidents_list(
+    data_dir: DataDirOption = None,
+    spec: SpecOption = [],  # noqa: B006
+    start: FromOption = None,
+    end: ToOption = None,
+    backend: Annotated[str | None, typer.Option(help="only incidents on this backend")] = None,
+    tenant: Annotated[str | None, typer.Option(help="only incidents that hurt this tenant")] = None,
+    alert: Annotated[str | None, typer.Option(help="only incidents in which this alert fired")] = None,
+    ground_truth: GroundTruthOption = None,
+    output: Annotated[ReportFormat, typer.Option("--format", help="table, json or markdown")] = ReportFormat.TABLE,
+) -> None:
+    """List incidents with their scope, alerts, time to detect and time to resolve (M10)."""
+    specs, faults = _specs(spec), _ground_truth(ground_truth)
+    tables = _store_tables(data_dir)
+    as_of = _instant(end, "--to") if end else data_end(tables)
+    begin = _instant(start, "--from") if start else as_of - timedelta(days=30)
+    found = incidents_of(within(_detect(specs, tables, as_of).signals, begin, as_of, backend, tenant, alert))
+    scored = score_faults(found, faults) if faults is not None else None
+    if output is ReportFormat.JSON:
+        body = {"from": begin.isoformat(), "to": as_of.isoformat(), "incidents": json.loads(found.write_json())}
+        if scored is not None:
+            body["faults"] = json.loads(scored.write_json())
+        console.out(json.dumps(body, indent=2, sort_keys=True) + "\n", end="", highlight=False)
+        return
+    shown = found.select("incident", "severity", "start", "detected_at", "resolved_at", "minutes_to_detect",
+                         "minutes_to_resolve", "alerts", "backends", "tenants", "suspects")
+    if output is ReportFormat.MARKDOWN:
+        lines = [f"# Incidents from {begin:%Y-%m-%d %H:%M} to {as_of:%Y-%m-%d %H:%M} UTC", "", *markdown_table(shown)]
+        if scored is not None:
+            lines += ["", "## Injected faults", "", *markdown_table(scored)]
+        console.out("\n".join(lines) + "\n", end="", highlight=False)
+        return
+    console.print(_rich_table(f"incidents from {begin:%Y-%m-%d %H:%M} to {as_of:%Y-%m-%d %H:%M} UTC", shown))
+    if scored is not None:
+        console.print(_rich_table("injected faults (ground truth)", scored))
+
+
+@app.command()
+def postmortem(
+    out: Annotated[Path, typer.Option("--out", "-o", help="directory for postmortem.md, postmortem.html and plots")],
+    start: FromOption = None,
+    end: ToOption = None,
+    incident: Annotated[str | None, typer.Option(help="an incident ID from `qtenancy incidents list`: its window")] = None,
+    backend: Annotated[str | None, typer.Option(help="only this backend")] = None,
+    tenant: Annotated[str | None, typer.Option(help="only this tenant's jobs")] = None,
+    alert: Annotated[str | None, typer.Option(help="only incidents in which this alert fired")] = None,
+    data_dir: DataDirOption = None,
+    spec: SpecOption = [],  # noqa: B006
+    ground_truth: GroundTruthOption = None,
+) -> None:
+    """Write a postmortem of a window: timeline, impact, budget, suspects, billing, time to detect and resolve."""
+    specs, faults = _specs(spec), _ground_truth(ground_truth)
+    tables = _store_tables(data_dir)
+    as_of = data_end(tables)
+    detections = _detect(specs, tables, as_of)
+    if incident is not None:
+        chosen = incidents_of(detections.signals).filter(pl.col("incident") == incident)
+        if chosen.is_empty():
+            errors.print(f"[red]error:[/red] no incident {incident} in {data_dir or 'the data directory'}; "
+                         "`qtenancy incidents list` shows them", highlight=False)
+            raise typer.Exit(2)
+        window = chosen.row(0, named=True)
+        start = start or window["start"].isoformat()
+        end = end or window["resolved_at"].isoformat()
+    if start is None or end is None:
+        raise typer.BadParameter("give --from and --to, or --incident", param_hint="--from/--to")
+    scope = Scope(_instant(start, "--from"), _instant(end, "--to"), backend, tenant, alert)
+    if scope.end <= scope.start:
+        raise typer.BadParameter(f"--to ({end}) must be after --from ({start})", param_hint="--to")
+    paths = _write_postmortem(specs, tables, detections, scope, faults, out)
+    for path in paths.values():
+        console.print(f"  {path}", highlight=False)
+
+
+def _write_postmortem(specs, tables: Tables, detections: Detections, scope: Scope, faults: list[dict] | None,
+                      out: Path) -> dict[str, Path]:
+    scoped = Tables(tables.jobs.filter(pl.col("tenant") == scope.tenant), tables.calibrations) if scope.tenant else tables
+    report = build_postmortem(scoped, scope, detections.signals, specs, detections.neighbours,
+                              METER_GRANULARITY_SECONDS, SliParameters().billing_tolerance_seconds, faults)
+    return write_postmortem(report, all_plots(report, specs, scoped), out)
+
+
+DEMO_EXPORTERS = 2
+"""Exporter processes in the demo: one per core of the 2-core machine it must finish on in 5 minutes."""
+DEMO_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "game-day.yaml"
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="directory for everything the demo makes")] = Path("runs/demo"),
+    scenario: Annotated[Path, typer.Option(help="scenario to emulate")] = DEMO_SCENARIO,
+    days: Annotated[float | None, typer.Option(help="override the scenario's length in days", min=0.001)] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 1,
+) -> None:
+    """The main job on the embedded default: emulate a game day, collect it over OTLP, report SLOs, generate rules
+    and dashboards, find the incidents and write a postmortem for each."""
+    try:
+        spec = load_scenario(scenario).with_days(days)
+    except ScenarioError as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    specs = _specs([])
+    for owned in ("collector", "postmortems", "alerts", "dashboards"):
+        shutil.rmtree(out / owned, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    with _progress() as progress:
+        task = progress.add_task(f"1/6 emulating {spec.name}, {spec.days:g} days", total=1.0)
+        run = run_emulation(spec, seed, lambda fraction: progress.update(task, completed=fraction))
+        paths = write_run(run, out / "run")
+        data = DataDir(out / "collector")
+        port = free_port()
+        collector = start_collector(out, data.root, port, free_port())
+        try:
+            task = progress.add_task(f"2/6 OTLP/HTTP into the collector on 127.0.0.1:{port}", total=1.0)
+            stats = export_run(run, OtlpTarget(f"http://127.0.0.1:{port}"),
+                               lambda fraction: progress.update(task, completed=fraction), workers=DEMO_EXPORTERS)
+        finally:
+            stop_processes([collector])
+        progress.add_task("3/6 correlating by provenance ID", total=None)
+        correlated = correlate(data.store)
+        progress.add_task("4/6 SLO report", total=None)
+        tables = _store_tables(data.root)
+        as_of = data_end(tables)
+        results, analyses = _slo_results(specs, tables, {t.id: t.quota_share for t in spec.tenants}, as_of, None)
+        (out / "slo-report.md").write_text(to_markdown(results, as_of) + markdown_sections(analyses))
+        (out / "slo-report.json").write_text(to_json_with(results, analyses, as_of))
+        progress.add_task("5/6 rules, Alertmanager config and dashboards", total=None)
+        rule_files = _write_alerts(specs, out / "alerts", default_windows(30 * 86400.0), {}, RUNBOOKS, Receivers(),
+                                   report_skipped=False)
+        dashboard_files = write_dashboards(out / "dashboards")
+        detections = _detect(specs, tables, as_of, analyses)
+        found = incidents_of(detections.signals)
+        task = progress.add_task("6/6 postmortems", total=max(found.height, 1))
+        for row in found.iter_rows(named=True):
+            scope = Scope(row["start"], row["resolved_at"])
+            _write_postmortem(specs, tables, detections, scope, run.ground_truth["faults"], out / "postmortems" / row["incident"])
+            progress.advance(task)
+    scored = score_faults(found, run.ground_truth["faults"])
+    (out / "incidents.md").write_text("\n".join([
+        f"# Incidents in {spec.name}", "", *markdown_table(found), "", "## Injected faults", "", *markdown_table(scored)
+    ]) + "\n")
+    console.print(
+        f"{run.jobs.height:,} jobs emulated; {stats.spans:,} spans and {stats.logs:,} log records over OTLP "
+        f"({stats.loss.dropped:,} dropped by fault F3); {correlated.jobs_total:,} jobs correlated", highlight=False,
+    )
+    console.print(_demo_summary(found, scored))
+    where = Table(title="where everything is", show_header=False)
+    for name, path in [("run and ground truth", paths["ground_truth.json"].parent), ("collector store", data.store),
+                       ("SLO report", out / "slo-report.md"), ("Prometheus rules", rule_files[0].parent),
+                       ("Alertmanager config", rule_files[-1]), ("Grafana dashboards", dashboard_files[0].parent),
+                       ("incidents", out / "incidents.md"), ("postmortems", out / "postmortems")]:
+        where.add_row(name, str(path))
+    console.print(where)
+
+
+def _demo_summary(found: pl.DataFrame, scored: pl.DataFrame) -> Table:
+    faults = scored.explode("incidents").group_by("incidents").agg(pl.col("fault").sort())
+    table = Table(title="incidents found, each with its postmortem")
+    for column in ("incident", "severity", "began", "time to detect", "time to resolve", "scope", "alerts", "injected fault"):
+        table.add_column(column, justify="right" if column.startswith("time") else "left")
+    for row in found.join(faults, left_on="incident", right_on="incidents", how="left").iter_rows(named=True):
+        table.add_row(
+            row["incident"], row["severity"], f"{row['start']:%a %H:%M}", format_minutes(row["minutes_to_detect"]),
+            format_minutes(row["minutes_to_resolve"]), ", ".join(row["backends"] or row["tenants"]),
+            ", ".join(row["alerts"]), ", ".join(row["fault"] or ["(none)"]),
+        )
+    return table
 
 
 @app.command()

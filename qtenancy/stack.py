@@ -90,6 +90,19 @@ def _wait(url: str, started: Started, timeout: float = 60) -> None:
     raise StackError(f"{started.name} did not answer on {url} within {timeout:g} s; see {started.log}")
 
 
+def start_collector(directory: Path, data_dir: Path, http_port: int, grpc_port: int) -> Started:
+    """``qtenancy collector serve`` as a child process, returned once it answers its health check."""
+    started = _spawn("collector", [
+        sys.executable, "-m", "qtenancy", "collector", "serve", "--data-dir", str(data_dir),
+        "--http-port", str(http_port), "--grpc-port", str(grpc_port)], directory)
+    try:
+        _wait(f"http://127.0.0.1:{http_port}/-/healthy", started)
+    except StackError:
+        stop([started])
+        raise
+    return started
+
+
 def up(directory: Path, rules: Path, emulate_args: list[str], interval: str = "5s") -> tuple[Ports, list[Started]]:
     """Start everything; on any failure stop what was started and raise."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -100,10 +113,7 @@ def up(directory: Path, rules: Path, emulate_args: list[str], interval: str = "5
     qtenancy = [sys.executable, "-m", "qtenancy"]
     started: list[Started] = []
     try:
-        started.append(_spawn("collector", qtenancy + [
-            "collector", "serve", "--data-dir", str(directory / "collector-data"), "--http-port", str(ports.collector_http),
-            "--grpc-port", str(ports.collector_grpc)], directory))
-        _wait(f"http://127.0.0.1:{ports.collector_http}/-/healthy", started[-1])
+        started.append(start_collector(directory, directory / "collector-data", ports.collector_http, ports.collector_grpc))
         started.append(_spawn("alertmanager", [
             binary(*ALERTMANAGER_BINARIES), f"--config.file={rules.parent / 'alertmanager.yml'}",
             f"--storage.path={directory / 'alertmanager'}", f"--web.listen-address=127.0.0.1:{ports.alertmanager}",
@@ -119,7 +129,7 @@ def up(directory: Path, rules: Path, emulate_args: list[str], interval: str = "5
             "--otlp-endpoint", f"http://127.0.0.1:{ports.collector_http}"], directory))
         _wait(f"http://127.0.0.1:{ports.metrics}/metrics", started[-1], timeout=300)
     except Exception:
-        _stop(started)
+        stop(started)
         raise
     (directory / STATE).write_text(json.dumps({"ports": asdict(ports), "processes": [asdict(s) for s in started]},
                                               indent=2))
@@ -134,7 +144,8 @@ def _ours(started: Started) -> psutil.Process | None:
     return process if abs(process.create_time() - started.create_time) < 0.01 else None
 
 
-def _stop(started: list[Started]) -> list[str]:
+def stop(started: list[Started]) -> list[str]:
+    """SIGTERM each process we started (newest first), SIGKILL after 30 s; returns the names stopped."""
     stopped = []
     for item in reversed(started):
         process = _ours(item)
@@ -155,6 +166,6 @@ def down(directory: Path) -> list[str]:
     if not state.exists():
         raise StackError(f"no stack recorded in {directory}")
     recorded = [Started(**p) for p in json.loads(state.read_text())["processes"]]
-    stopped = _stop(recorded)
+    stopped = stop(recorded)
     state.unlink()
     return stopped

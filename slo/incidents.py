@@ -36,6 +36,8 @@ STARVATION_HOLD = timedelta(minutes=5)
 BILLING_DETECTION_SECONDS = 1800.0
 CHAIN_GAP = timedelta(hours=1)
 
+SIGNAL_ORDER = ("detected_at", "alert", "start", "end", "evidence")
+"""A total order of signals, so every table built from them comes out the same way each time."""
 UTC_US = pl.Datetime("us", "UTC")
 SIGNAL_SCHEMA = {
     "signal": pl.String, "alert": pl.String, "severity": pl.String, "backends": pl.List(pl.String),
@@ -83,7 +85,7 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime) -> pl.La
             driven = (
                 found.join(bad, on="group")
                 .filter(pl.col("time") > pl.col("start") - ONSET_LOOKBACK, pl.col("time") <= pl.col("end"))
-                .sort("time")
+                .sort("time", "provenance_id", nulls_last=True)
                 .group_by("episode")
                 .agg(
                     onset=pl.col("time").min(), last_bad=pl.col("time").max(), jobs=pl.len(),
@@ -157,8 +159,8 @@ def fidelity_signals(drifts: pl.DataFrame, neighbours: pl.DataFrame, width: time
         _signals(drifts.lazy().select(
             signal=pl.lit("drift"), alert=alert, severity=severity, backends=pl.concat_list("backend"),
             start="onset", detected_at="detected_at", end=pl.max_horizontal("end", "detected_at"),
-            evidence=pl.format("calibration drift on {}: fidelity residual z down to {}, mean log-residual {}",
-                               "backend", pl.col("lowest_z").round(1), pl.col("mean_residual").round(3)),
+            evidence=pl.format("calibration drift on {}: fidelity below prediction, residual z-score down to {}",
+                               "backend", pl.col("lowest_z").round(1)),
         )),
         _signals(neighbours.lazy().select(
             signal=pl.lit("noisy_neighbour"), alert=alert, severity=severity, backends=pl.concat_list("backend"),
@@ -236,9 +238,14 @@ def fill_tenants(signals: pl.DataFrame, jobs: pl.LazyFrame) -> pl.DataFrame:
         .with_columns(tenants=pl.when(pl.col("tenants").list.len().fill_null(0) == 0).then("ran").otherwise("tenants"))
         .drop("row", "ran")
         .with_columns(pl.col("tenants").fill_null([]), pl.col("backends").fill_null([]))
-        .sort("detected_at", "alert", "start")
+        .sort(*SIGNAL_ORDER, nulls_last=True)
         .collect()
     )
+
+
+def _union(column: str) -> pl.Expr:
+    """The sorted union of a list column over a group."""
+    return pl.col(column).list.explode(keep_nulls=False, empty_as_null=False).unique().sort()
 
 
 def group(signals: pl.DataFrame) -> pl.DataFrame:
@@ -253,7 +260,7 @@ def group(signals: pl.DataFrame) -> pl.DataFrame:
     related = np.array([[not a or not b or bool(a & b) for b in scopes] for a in scopes])
     _, label = connected_components(overlap & related, directed=False)
     labelled = signals.with_columns(component=pl.Series(label))
-    first = labelled.group_by("component").agg(opened=pl.col("start").min(), scope=pl.col("backends").list.explode(keep_nulls=False, empty_as_null=False).min())
+    first = labelled.group_by("component").agg(opened=pl.col("start").min(), scope=_union("backends").first())
     named = first.sort("opened", "scope").with_columns(
         incident=pl.format("INC-{}", pl.col("opened").dt.strftime("%Y%m%d-%H%M"))
     ).with_columns(
@@ -274,13 +281,13 @@ def incidents(signals: pl.DataFrame) -> pl.DataFrame:
         return pl.DataFrame(schema=schema)
     return (
         signals.lazy()
-        .sort("start")
+        .sort("start", *SIGNAL_ORDER, nulls_last=True)
         .group_by("incident")
         .agg(
             severity=pl.when((pl.col("severity") == "page").any()).then(pl.lit("page")).otherwise(pl.lit("ticket")),
             start=pl.col("start").min(), detected_at=pl.col("detected_at").min(), resolved_at=pl.col("end").max(),
-            alerts=pl.col("alert").unique().sort(), backends=pl.col("backends").list.explode(keep_nulls=False, empty_as_null=False).unique().sort(),
-            tenants=pl.col("tenants").list.explode(keep_nulls=False, empty_as_null=False).unique().sort(), suspects=pl.col("suspect").drop_nulls().unique().sort(),
+            alerts=pl.col("alert").unique().sort(), backends=_union("backends"), tenants=_union("tenants"),
+            suspects=pl.col("suspect").drop_nulls().unique().sort(),
             signals=pl.len(), first_job=pl.col("first_job").drop_nulls().first(),
         )
         .with_columns(

@@ -172,12 +172,12 @@ def to_json_with(results: list[SloResult], analyses: Analyses, as_of: datetime) 
     return json.dumps(body, indent=2, sort_keys=True, default=str) + "\n"
 
 
-def _markdown_table(frame: pl.DataFrame) -> list[str]:
+def markdown_table(frame: pl.DataFrame) -> list[str]:
     if frame.is_empty():
         return ["(none)"]
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "|".join("---" for _ in frame.columns) + "|"]
     for row in frame.iter_rows():
-        lines.append("| " + " | ".join(format_cell(v) for v in row) + " |")
+        lines.append("| " + " | ".join(format_cell(v).replace("|", "\\|") for v in row) + " |")
     return lines
 
 
@@ -186,6 +186,8 @@ def format_cell(value) -> str:
         return f"{value:.4g}"
     if isinstance(value, datetime):
         return f"{value:%Y-%m-%d %H:%M}"
+    if isinstance(value, list):
+        return ", ".join(format_cell(v) for v in value)
     return "" if value is None else str(value)
 
 
@@ -195,5 +197,5 @@ def markdown_sections(analyses: Analyses) -> str:
         title = name.replace("_", " ").capitalize()
         if name == "fairness" and analyses.jain is not None:
             title += f" (Jain's index {analyses.jain:.3f})"
-        lines += ["", f"## {title}", "", *_markdown_table(frame)]
+        lines += ["", f"## {title}", "", *markdown_table(frame)]
     return "\n".join(lines) + "\n"

@@ -29,8 +29,8 @@ def system_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is not installed: `make test` installs it when run as root (apt-get install prometheus prometheus-alertmanager)")
-        pytest.skip(f"{name} is not installed (Debian packages prometheus, prometheus-alertmanager; `make test` as root installs them)")
+            pytest.fail(f"{name} is not installed: `make test` installs it when run as root (apt-get install prometheus prometheus-alertmanager chromium)")
+        pytest.skip(f"{name} is not installed (Debian packages prometheus, prometheus-alertmanager, chromium; `make test` as root installs them)")
     return path
 
 

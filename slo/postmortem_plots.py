@@ -1,0 +1,168 @@
+"""The postmortem's plots, as PNG bytes: error-budget burn, fidelity against calibration, queue length, and
+the impact per tenant. Rendered with matplotlib's Agg backend without a timestamp, so the same facts give
+the same bytes; a plot with nothing to show is left out rather than drawn empty.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import polars as pl  # noqa: E402
+
+from slo.burn_rate import MULTIWINDOW, burn_rates  # noqa: E402
+from slo.catalogue import CATALOGUE  # noqa: E402
+from slo.postmortem import REASONS, Postmortem  # noqa: E402
+from slo.sli import NotComputable, Tables, events  # noqa: E402
+from slo.specs import SloSpec  # noqa: E402
+
+BIN = "10m"
+MAX_SERIES = 6
+BURN_CEILING = 1000.0
+"""Burn rates of 100% objectives are infinite on any bad event; they are drawn at this ceiling."""
+
+
+@dataclass(frozen=True)
+class Plot:
+    name: str
+    title: str
+    png: bytes
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _figure(title: str, start: datetime, end: datetime):
+    figure, axes = plt.subplots(figsize=(10, 3.6), layout="constrained")
+    axes.set_title(title, loc="left", fontsize=11)
+    axes.set_xlim(start, end)
+    axes.grid(alpha=0.3)
+    figure.autofmt_xdate()
+    return figure, axes
+
+
+def _window(pm: Postmortem) -> tuple[datetime, datetime]:
+    pad = max((pm.scope.end - pm.scope.start) * 0.1, timedelta(hours=1))
+    return pm.scope.start - pad, pm.scope.end + pad
+
+
+def _shade(axes, pm: Postmortem) -> None:
+    for row in pm.incidents.iter_rows(named=True):
+        axes.axvspan(row["start"], row["resolved_at"], color="tab:red", alpha=0.08)
+
+
+def burn_plot(pm: Postmortem, specs: list[SloSpec], tables: Tables) -> Plot | None:
+    """The burn of the SLOs that page on burn rate, against their page thresholds."""
+    if pm.budget.is_empty():
+        return None
+    start, end = _window(pm)
+    figure, axes = _figure("Error-budget burn rate (1 h window)", start, end)
+    drawn = 0
+    by_name = {s.name: s for s in specs}
+    alerting = pm.budget.filter(pl.col("slo").is_in([s.name for s in specs if s.sli and not CATALOGUE[s.sli].no_burn_alerts]))
+    for row in alerting.head(MAX_SERIES).iter_rows(named=True):
+        spec = by_name[row["slo"]]
+        try:
+            rates = burn_rates(events(spec, tables, end).filter(pl.col("group") == row["group"]), spec.objective, start, end)
+        except NotComputable:
+            continue
+        burn = rates["burn_1h"].clip(upper_bound=BURN_CEILING)
+        axes.plot(rates["at"].to_list(), burn.to_list(), label=f"{row['slo']} ({row['group']})", linewidth=1.2)
+        drawn += 1
+    if not drawn:
+        plt.close(figure)
+        return None
+    for alert in MULTIWINDOW[:2]:
+        axes.axhline(alert.factor, color="tab:red", linestyle="--", linewidth=0.8)
+        axes.annotate(f"page {alert.name.split(':')[1]} at {alert.factor:g}", (start, alert.factor), fontsize=8,
+                      color="tab:red", va="bottom")
+    axes.set_yscale("symlog", linthresh=1)
+    axes.set_ylim(bottom=0)
+    axes.set_ylabel("burn rate")
+    _shade(axes, pm)
+    axes.legend(fontsize=8, loc="upper right")
+    return Plot("burn", "Error-budget burn", _png(figure))
+
+
+def fidelity_plot(pm: Postmortem, tables: Tables) -> Plot | None:
+    start, end = _window(pm)
+    scoped = tables.jobs.filter(pl.col("execute_start").is_between(start, end), pl.col("measured_fidelity").is_not_null())
+    if pm.backends:
+        scoped = scoped.filter(pl.col("backend").is_in(pm.backends))
+    bins = (
+        scoped.group_by("backend", pl.col("execute_start").dt.truncate(BIN).alias("bin"))
+        .agg(measured=pl.col("measured_fidelity").mean(), predicted=pl.col("predicted_fidelity").mean())
+        .sort("backend", "bin")
+        .collect()
+    )
+    if bins.is_empty():
+        return None
+    figure, axes = _figure("Fidelity: measured (solid) against calibration's prediction (dashed)", start, end)
+    backends = bins["backend"].unique().sort().to_list()[:MAX_SERIES]
+    for index, (backend, series) in enumerate(bins.filter(pl.col("backend").is_in(backends)).group_by("backend", maintain_order=True)):
+        colour = f"C{index}"
+        axes.plot(series["bin"].to_list(), series["measured"].to_list(), color=colour, label=f"{backend[0]} measured", linewidth=1.2)
+        axes.plot(series["bin"].to_list(), series["predicted"].to_list(), color=colour, linestyle="--", linewidth=0.9)
+    runs = tables.calibrations.filter(pl.col("ended_at").is_between(start, end), pl.col("backend").is_in(backends)).collect()
+    for row in runs.iter_rows(named=True):
+        axes.axvline(row["ended_at"], color="tab:red" if row["verdict"] == "fail" else "tab:green", alpha=0.5, linewidth=0.8)
+    axes.set_ylabel("mean fidelity per 10 min")
+    _shade(axes, pm)
+    axes.legend(fontsize=8, loc="lower left", title="calibration runs: green pass, red fail", title_fontsize=8)
+    return Plot("fidelity", "Fidelity and calibration", _png(figure))
+
+
+def queue_plot(pm: Postmortem, tables: Tables) -> Plot | None:
+    """Jobs waiting for a backend, per tenant: +1 when a job joins the queue, -1 when it leaves."""
+    start, end = _window(pm)
+    waiting = tables.jobs.filter(pl.col("queue_start") <= end, pl.coalesce("queue_end", pl.lit(end)) >= start,
+                                 pl.col("tenant").is_not_null())
+    if pm.tenants:
+        waiting = waiting.filter(pl.col("tenant").is_in(pm.tenants))
+    steps = pl.concat([
+        waiting.select("tenant", at=pl.max_horizontal("queue_start", pl.lit(start)), change=pl.lit(1)),
+        waiting.filter(pl.col("queue_end") <= end).select("tenant", at="queue_end", change=pl.lit(-1)),
+    ]).sort("at").with_columns(length=pl.col("change").cum_sum().over("tenant")).collect()
+    if steps.is_empty():
+        return None
+    top = steps.group_by("tenant").agg(peak=pl.col("length").max()).sort("peak", "tenant", descending=[True, False])
+    figure, axes = _figure("Queue length: jobs waiting for a backend", start, end)
+    for tenant in top["tenant"].head(MAX_SERIES).to_list():
+        series = steps.filter(pl.col("tenant") == tenant)
+        axes.step(series["at"].to_list(), series["length"].to_list(), where="post", label=tenant, linewidth=1.1)
+    axes.set_ylabel("jobs waiting")
+    _shade(axes, pm)
+    axes.legend(fontsize=8, loc="upper right")
+    return Plot("queue", "Queue length", _png(figure))
+
+
+def impact_plot(pm: Postmortem) -> Plot | None:
+    if pm.affected.is_empty():
+        return None
+    rows = pm.affected.head(12)
+    figure, axes = plt.subplots(figsize=(10, 0.5 * rows.height + 1.4), layout="constrained")
+    axes.set_title("Affected jobs per tenant, by what went wrong (a job can count more than once)", loc="left", fontsize=11)
+    left = [0] * rows.height
+    for index, reason in enumerate(REASONS):
+        values = rows[reason].to_list()
+        axes.barh(rows["tenant"].to_list(), values, left=left, label=reason.replace("_", " "), color=f"C{index}")
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    axes.invert_yaxis()
+    axes.set_xlabel("jobs")
+    axes.legend(fontsize=8, loc="lower right")
+    axes.grid(alpha=0.3, axis="x")
+    return Plot("impact", "Impact per tenant", _png(figure))
+
+
+def all_plots(pm: Postmortem, specs: list[SloSpec], tables: Tables) -> list[Plot]:
+    drawn = [burn_plot(pm, specs, tables), fidelity_plot(pm, tables), queue_plot(pm, tables), impact_plot(pm)]
+    return [plot for plot in drawn if plot is not None]
