@@ -658,9 +658,7 @@ def incidents_list(
             lines += ["", "## Injected faults", "", *markdown_table(scored)]
         console.out("\n".join(lines) + "\n", end="", highlight=False)
         return
-    console.print(_rich_table(f"incidents from {begin:%Y-%m-%d %H:%M} to {as_of:%Y-%m-%d %H:%M} UTC", shown))
-    if scored is not None:
-        console.print(_rich_table("injected faults (ground truth)", scored))
+    console.print(_incidents_table(f"incidents from {begin:%Y-%m-%d %H:%M} to {as_of:%Y-%m-%d %H:%M} UTC", found, scored))
 
 
 @app.command()
@@ -771,7 +769,7 @@ def demo(
         f"{run.jobs.height:,} jobs emulated; {stats.spans:,} spans and {stats.logs:,} log records over OTLP "
         f"({stats.loss.dropped:,} dropped by fault F3); {correlated.jobs_total:,} jobs correlated", highlight=False,
     )
-    console.print(_demo_summary(found, scored))
+    console.print(_incidents_table("incidents found, each with its postmortem", found, scored))
     where = Table(title="where everything is", show_header=False)
     for name, path in [("run and ground truth", paths["ground_truth.json"].parent), ("collector store", data.store),
                        ("SLO report", out / "slo-report.md"), ("Prometheus rules", rule_files[0].parent),
@@ -781,17 +779,28 @@ def demo(
     console.print(where)
 
 
-def _demo_summary(found: pl.DataFrame, scored: pl.DataFrame) -> Table:
-    faults = scored.explode("incidents").group_by("incidents").agg(pl.col("fault").sort())
-    table = Table(title="incidents found, each with its postmortem")
-    for column in ("incident", "severity", "began", "time to detect", "time to resolve", "scope", "alerts", "injected fault"):
-        table.add_column(column, justify="right" if column.startswith("time") else "left")
-    for row in found.join(faults, left_on="incident", right_on="incidents", how="left").iter_rows(named=True):
-        table.add_row(
-            row["incident"], row["severity"], f"{row['start']:%a %H:%M}", format_minutes(row["minutes_to_detect"]),
-            format_minutes(row["minutes_to_resolve"]), ", ".join(row["backends"] or row["tenants"]),
-            ", ".join(row["alerts"]), ", ".join(row["fault"] or ["(none)"]),
-        )
+def _incidents_table(title: str, found: pl.DataFrame, scored: pl.DataFrame | None) -> Table:
+    """One line per incident; with ground truth, the injected faults each one found."""
+    table = Table(title=title)
+    columns = ["incident", "severity", "began", "time to detect", "time to resolve", "scope", "alerts"]
+    if scored is not None:
+        faults = scored.explode("incidents").group_by("incidents").agg(pl.col("fault").sort())
+        found = found.join(faults, left_on="incident", right_on="incidents", how="left")
+        columns.append("injected fault")
+    for column in columns:
+        table.add_column(column, justify="right" if column.startswith("time") else "left",
+                         no_wrap=column in ("incident", "began"), overflow="fold")
+    for row in found.iter_rows(named=True):
+        cells = [row["incident"], row["severity"], f"{row['start']:%a %d %H:%M}", format_minutes(row["minutes_to_detect"]),
+                 format_minutes(row["minutes_to_resolve"]), ", ".join(row["backends"] or row["tenants"]),
+                 ", ".join(row["alerts"])]
+        if scored is not None:
+            cells.append(", ".join(row["fault"] or ["(none)"]))
+        table.add_row(*cells)
+    if scored is not None:
+        for row in scored.filter(pl.col("incidents").list.len() == 0).iter_rows(named=True):
+            table.add_row("(missed)", "", f"{row['fault_start']:%a %d %H:%M}", "", "", row["backend"] or "",
+                          "", row["fault"])
     return table
 
 
