@@ -6,6 +6,8 @@ Without a file, the embedded default: data under runs/collector, loopback ports,
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import yaml
@@ -56,6 +58,17 @@ class CollectorConfig(Strict):
     compact_interval_seconds: float = Field(5.0, gt=0)
     tokens: Tokens = Tokens()
     limits: Limits = Limits()
+
+
+def fingerprint(config: CollectorConfig) -> dict:
+    """What the audit trail records of a configuration: a digest of all of it, secrets only as digests."""
+    tokens = [hashlib.sha256(t.get_secret_value().encode()).hexdigest() for t in config.tokens.admin]
+    tenants = {name: hashlib.sha256(t.get_secret_value().encode()).hexdigest() for name, t in config.tokens.tenants.items()}
+    body = {"host": config.host, "limits": config.limits.model_dump(), "admin_tokens": tokens, "tenant_tokens": tenants}
+    return {
+        "digest": hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(),
+        "tenants": sorted(tenants), "admin_tokens": len(tokens), "limits": config.limits.model_dump(),
+    }
 
 
 def load_config(path: Path | None, **overrides) -> CollectorConfig:

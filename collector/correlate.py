@@ -3,17 +3,19 @@
 Incremental and idempotent: it remembers which store parts it has read; new parts name the jobs to
 rebuild, each rebuilt from all of its spans wherever they are, and written over the partitions that held
 it. Running it again on the same store changes nothing; rebuilding from scratch gives the same bytes.
-A job missing stages is kept and flagged (``complete`` false, ``missing_stages``): that is SLI M5.
+A job missing stages is kept and flagged (``complete`` false, ``missing_stages``): that is SLI M5. A new
+part that does not read back whole is moved to quarantine with its reason, and the rest is correlated.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
+from collector.store import quarantine_part, unreadable
 from qtenancy.semconv import STAGES, Attr, Event, Span
 from qtenancy.store_layout import (
     CALIBRATIONS,
@@ -192,6 +194,7 @@ class Correlation:
     jobs_rebuilt: int
     calibrations_rebuilt: int
     jobs_total: int
+    quarantined: dict[str, str] = field(default_factory=dict)
 
 
 def _parts(store: Path, table: str) -> dict[str, list[int]]:
@@ -255,8 +258,13 @@ def correlate(store: Path) -> Correlation:
     seen = json.loads(state_path.read_text()) if state_path.exists() else {}
     current = {**_parts(store, SPANS), **_parts(store, LOGS)}
     new = sorted(p for p, stamp in current.items() if seen.get(p) != stamp)
+    bad = {p: reason for p in new if (reason := unreadable(store / p)) is not None}
+    for part, reason in bad.items():
+        quarantine_part(store, part, reason)
+        del current[part]
+    new = [p for p in new if p not in bad]
     if not new:
-        return Correlation(0, 0, 0, _count(store))
+        return Correlation(0, 0, 0, _count(store), bad)
     from_scratch = len(new) == len(current)
     pid = Attr.PROVENANCE_ID.value
     spans, logs = _raw(store, SPANS), _raw(store, LOGS)
@@ -273,7 +281,7 @@ def correlate(store: Path) -> Correlation:
     tmp = state_path.with_name(f".{STATE_FILE}.tmp")
     tmp.write_text(json.dumps(current, indent=0, sort_keys=True))
     tmp.replace(state_path)
-    return Correlation(len(new), jobs_rebuilt, calibrations_rebuilt, _count(store))
+    return Correlation(len(new), jobs_rebuilt, calibrations_rebuilt, _count(store), bad)
 
 
 def _count(store: Path) -> int:

@@ -18,7 +18,6 @@ from aiohttp import web
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 
-from collector.audit import AuditLog
 from collector.ingest import Ingestor, RateLimited
 from collector.otlp_payload import (
     JSON,
@@ -32,6 +31,7 @@ from collector.otlp_payload import (
 from collector.reads import jobs_for, trace_for
 from collector.tenancy import TokenBook, UnknownToken
 from collector.wal import WalFullError
+from qtenancy.audit import AuditLog
 
 GRPC_CODE = {400: code_pb2.INVALID_ARGUMENT, 401: code_pb2.UNAUTHENTICATED, 413: code_pb2.RESOURCE_EXHAUSTED,
              415: code_pb2.INVALID_ARGUMENT, 429: code_pb2.RESOURCE_EXHAUSTED, 503: code_pb2.UNAVAILABLE}

@@ -113,6 +113,8 @@ def parse_json_document(document: object, signal: Signal) -> Message:
         json_format.ParseDict(_hex_ids_to_base64(document), message, ignore_unknown_fields=True)
     except json_format.ParseError as exc:
         raise PayloadError(400, f"invalid OTLP/JSON {signal} request: {exc}") from None
+    except RecursionError:
+        raise PayloadError(400, f"OTLP/JSON {signal} request is nested too deeply") from None
     return message
 
 
@@ -130,6 +132,8 @@ def parse(signal: Signal, body: bytes, content_type: str | None) -> Message:
             document = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise PayloadError(400, f"invalid JSON in {signal} request: {exc}") from None
+        except RecursionError:
+            raise PayloadError(400, f"JSON in {signal} request is nested too deeply") from None
         return parse_json_document(document, signal)
     raise PayloadError(415, f"unsupported Content-Type {content_type!r}: use {PROTOBUF} or {JSON}")
 

@@ -11,14 +11,14 @@ import threading
 
 from aiohttp import web
 
-from collector.audit import AuditLog
-from collector.config import CollectorConfig
+from collector.config import CollectorConfig, fingerprint
 from collector.grpc_server import grpc_server
 from collector.http_server import OtlpHttpApp
 from collector.ingest import Ingestor
 from collector.store import Compaction, DataDir, WriterLock, compact
 from collector.tenancy import TokenBook
 from collector.wal import WriteAheadLog
+from qtenancy.audit import AuditLog
 
 
 class CollectorServer:
@@ -34,6 +34,8 @@ class CollectorServer:
 
     def start(self) -> CollectorServer:
         self._lock.acquire()
+        audit = AuditLog(self.data.audit)
+        self._audit_config(audit)
         self.recovered = compact(self.data)
         limits = self.config.limits
         self.wal = WriteAheadLog(self.data.wal, limits.max_pending_bytes)
@@ -45,7 +47,7 @@ class CollectorServer:
         )
         self._grpc.start()
         app = OtlpHttpApp(ingestor, tokens, limits.max_request_bytes, limits.retry_after_seconds, self.data.store,
-                          AuditLog(self.data.audit)).app()
+                          audit).app()
         self._loop = asyncio.new_event_loop()
         self._runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(self._runner.setup())
@@ -57,6 +59,13 @@ class CollectorServer:
         self._compactor = threading.Thread(target=self._compact_periodically, name="qtenancy-compact", daemon=True)
         self._compactor.start()
         return self
+
+    def _audit_config(self, audit: AuditLog) -> None:
+        """Record the configuration this process serves with, and say whether it changed since the last start."""
+        current = fingerprint(self.config)
+        previous = audit.last("config")
+        changed = previous is not None and previous["detail"]["digest"] != current["digest"]
+        audit.append("operator", "config", str(self.config.data_dir), changed=changed, **current)
 
     @property
     def http_endpoint(self) -> str:

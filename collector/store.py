@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from collector.wal import Corruption, quarantine, read_segment, segments
 from qtenancy.store_layout import IDENTITY, write_partitioned
@@ -67,6 +68,24 @@ def compact(data: DataDir, keep: Path | None = None) -> Compaction:
         os.remove(segment)
         report.segments += 1
     return report
+
+
+def unreadable(path: Path) -> str | None:
+    """Why a Parquet part does not read back whole (every page decoded), or None if it does."""
+    try:
+        pq.ParquetFile(path).read()
+    except Exception as exc:  # noqa: BLE001 (any reader complaint means the part cannot be trusted)
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def quarantine_part(store: Path, part: str, reason: str) -> Path:
+    """Move an unreadable store part under ``<data>/quarantine/store/`` with its reason beside it."""
+    target = store.parent / "quarantine" / "store" / part
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(store / part, target)
+    target.with_name(f"{target.name}.reason").write_text(reason + "\n")
+    return target
 
 
 class DataDirLocked(RuntimeError):

@@ -6,11 +6,16 @@ import json
 import os
 from pathlib import Path
 
+import polars as pl
+
 from emulator.run import EmulationRun
+from qtenancy.audit import AuditEntry, AuditLog
+from qtenancy.semconv import Outcome
 
 JOBS_FILE = "jobs.parquet"
 CALIBRATIONS_FILE = "calibrations.parquet"
 GROUND_TRUTH_FILE = "ground_truth.json"
+AUDIT_FILE = "audit.log"
 
 
 def _atomic(path: Path, write) -> None:
@@ -28,4 +33,26 @@ def write_run(run: EmulationRun, out: Path) -> dict[str, Path]:
     _atomic(paths[CALIBRATIONS_FILE], lambda p: run.calibrations.write_parquet(p, statistics=False))
     text = json.dumps(run.ground_truth, indent=2, sort_keys=True) + "\n"
     _atomic(paths[GROUND_TRUTH_FILE], lambda p: p.write_text(text))
+    paths[AUDIT_FILE] = write_submissions(run, out / AUDIT_FILE)
     return paths
+
+
+def write_submissions(run: EmulationRun, path: Path) -> Path:
+    """The broker's audit trail: every submission, admitted or refused, at its virtual time, hash-chained."""
+    fresh = AuditLog(path.with_name(f".{path.name}.tmp"))
+    for stale in (fresh.path, fresh.head):
+        stale.unlink(missing_ok=True)
+    rows = run.jobs.sort("submitted_at", "job_id").select(
+        "provenance_id", "job_id", "outcome", "reason",
+        actor=pl.when(pl.col("tenant").is_null()).then(pl.lit("unknown-key")).otherwise(pl.format("tenant:{}", "tenant")),
+        time=pl.col("submitted_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00"),
+    )
+    fresh.extend(
+        AuditEntry(actor, "submit", pid, {"job_id": job_id, "admitted": outcome != Outcome.REJECTED.value, "reason": reason},
+                   time)
+        for pid, job_id, outcome, reason, actor, time in rows.iter_rows()
+    )
+    final = AuditLog(path)
+    os.replace(fresh.head, final.head)
+    os.replace(fresh.path, final.path)
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import shutil
 import signal
@@ -31,7 +32,6 @@ from alerts.operational import operational_group
 from alerts.rule_files import HEADER as RULES_HEADER
 from alerts.rule_files import dump, write
 from alerts.sloth_rules import Generation, default_windows, groups, load_windows
-from collector.audit import verify as verify_audit
 from collector.config import CollectorConfig, ConfigError, load_config
 from collector.correlate import correlate, read_calibrations, read_jobs
 from collector.file_ingest import ingest_file
@@ -52,6 +52,8 @@ from emulator.run_output import write_run
 from emulator.scenario import ScenarioError, load_scenario
 from emulator.summary import tenant_summary
 from qtenancy import __version__
+from qtenancy.audit import AuditLog
+from qtenancy.audit import verify as verify_audit
 from qtenancy.semconv_doc import render as render_semconv
 from qtenancy.stack import StackError, free_port, start_collector
 from qtenancy.stack import down as stop_stack
@@ -314,6 +316,8 @@ def collector_correlate(config: ConfigOption = None, data_dir: DataDirOption = N
     except DataDirLocked:
         errors.print("a collector is serving this data directory: correlating what it has compacted so far")
     result = correlate(data.store)
+    for part, reason in result.quarantined.items():
+        errors.print(f"[yellow]quarantined[/yellow] {data.store / part}: {reason}", highlight=False, soft_wrap=True)
     console.print(
         f"{result.new_parts} new store part(s); {result.jobs_rebuilt:,} jobs and "
         f"{result.calibrations_rebuilt:,} calibration runs rebuilt; {result.jobs_total:,} jobs in {data.store / 'jobs'}",
@@ -366,7 +370,7 @@ def slo_report(
 ) -> None:
     """SLIs, error budgets, burn rates and forecasts; fairness, billing, reproducibility, drift and noisy neighbours."""
     specs = _specs(spec)
-    tables = _store_tables(data_dir, tenant)
+    tables = _store_tables(data_dir, "slo_report", tenant)
     try:
         as_of = _instant(at, "--at") if at else data_end(tables)
         chosen = parse_window(window) if window else None
@@ -561,13 +565,15 @@ def audit_verify(log: Annotated[Path, typer.Argument(help="an audit log (JSON li
     console.print(f"{log}: {result.records} records, chain intact", highlight=False)
 
 
-def _store_tables(data_dir: Path | None, tenant: str | None = None) -> Tables:
-    store = DataDir(_collector_config(None, data_dir=data_dir).data_dir).store
+def _store_tables(data_dir: Path | None, action: str, tenant: str | None = None) -> Tables:
+    """The correlated tables, the read recorded in the data directory's audit trail as the operator's."""
+    data = DataDir(_collector_config(None, data_dir=data_dir).data_dir)
     try:
-        jobs, calibrations = read_jobs(store), read_calibrations(store)
+        jobs, calibrations = read_jobs(data.store), read_calibrations(data.store)
     except FileNotFoundError as exc:
         errors.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
+    AuditLog(data.audit).append(f"cli:{getpass.getuser()}", action, tenant or "all tenants")
     if tenant is not None:
         jobs = jobs.filter(pl.col("tenant") == tenant)
     return Tables(jobs, calibrations)
@@ -639,7 +645,7 @@ def incidents_list(
 ) -> None:
     """List incidents with their scope, alerts, time to detect and time to resolve (M10)."""
     specs, faults = _specs(spec), _ground_truth(ground_truth)
-    tables = _store_tables(data_dir)
+    tables = _store_tables(data_dir, "incidents_list")
     as_of = _instant(end, "--to") if end else data_end(tables)
     begin = _instant(start, "--from") if start else as_of - timedelta(days=30)
     found = incidents_of(within(_detect(specs, tables, as_of).signals, begin, as_of, backend, tenant, alert))
@@ -676,7 +682,7 @@ def postmortem(
 ) -> None:
     """Write a postmortem of a window: timeline, impact, budget, suspects, billing, time to detect and resolve."""
     specs, faults = _specs(spec), _ground_truth(ground_truth)
-    tables = _store_tables(data_dir)
+    tables = _store_tables(data_dir, "postmortem")
     as_of = data_end(tables)
     detections = _detect(specs, tables, as_of)
     if incident is not None:
@@ -745,7 +751,7 @@ def demo(
         progress.add_task("3/6 correlating by provenance ID", total=None)
         correlated = correlate(data.store)
         progress.add_task("4/6 SLO report", total=None)
-        tables = _store_tables(data.root)
+        tables = _store_tables(data.root, "demo")
         as_of = data_end(tables)
         results, analyses = _slo_results(specs, tables, {t.id: t.quota_share for t in spec.tenants}, as_of, None)
         (out / "slo-report.md").write_text(to_markdown(results, as_of) + markdown_sections(analyses))

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from collector.audit import AuditLog, verify
+from qtenancy.audit import AuditLog, verify
 
 from .conftest import ROOT
 

@@ -30,13 +30,13 @@ from opentelemetry.proto.collector.trace.v1 import (
     trace_service_pb2_grpc,
 )
 
-from collector.audit import verify
 from collector.config import CollectorConfig, ConfigError, Limits, Tokens, load_config
 from collector.correlate import correlate, read_calibrations, read_jobs
 from collector.server import CollectorServer
 from collector.wal import WalFullError, WriteAheadLog, encode
 from emulator.bulk_sink import write_bulk
 from emulator.otlp_sink import OtlpTarget, Protocol, export_run
+from qtenancy.audit import verify
 from qtenancy.store_layout import LOGS, SPANS, scan, write_partitioned
 
 from .conftest import ROOT, TEST_SCENARIOS, run_of

@@ -11,7 +11,8 @@ import fcntl
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +25,16 @@ def _digest(record: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    actor: str
+    action: str
+    subject: str
+    detail: dict = field(default_factory=dict)
+    time: str | None = None
+    """When it happened (ISO 8601); the moment it is written when not given."""
+
+
 class AuditLog:
     def __init__(self, path: Path):
         self.path = path
@@ -32,24 +43,42 @@ class AuditLog:
 
     def append(self, actor: str, action: str, subject: str, **detail) -> dict:
         """Append one record (under an exclusive lock, synced) and move the head to it."""
+        return self.extend([AuditEntry(actor, action, subject, detail)])
+
+    def extend(self, entries: Iterable[AuditEntry]) -> dict:
+        """Append records in order under one lock and one sync; returns the last (the new head)."""
         with open(self.path, "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 seq, prev = self._head()
-                record = {
-                    "seq": seq + 1, "time": datetime.now(UTC).isoformat(), "actor": actor, "action": action,
-                    "subject": subject, "detail": detail, "prev": prev,
-                }
-                record["hash"] = _digest(record)
-                handle.write(json.dumps(record, sort_keys=True) + "\n")
+                record: dict = {}
+                for entry in entries:
+                    seq += 1
+                    record = {
+                        "seq": seq, "time": entry.time or datetime.now(UTC).isoformat(), "actor": entry.actor,
+                        "action": entry.action, "subject": entry.subject, "detail": entry.detail, "prev": prev,
+                    }
+                    record["hash"] = prev = _digest(record)
+                    handle.write(json.dumps(record, sort_keys=True) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
-                tmp = self.head.with_name(f".{self.head.name}.tmp")
-                tmp.write_text(json.dumps({"seq": record["seq"], "hash": record["hash"]}))
-                os.replace(tmp, self.head)
+                if record:
+                    tmp = self.head.with_name(f".{self.head.name}.tmp")
+                    tmp.write_text(json.dumps({"seq": record["seq"], "hash": record["hash"]}))
+                    os.replace(tmp, self.head)
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
         return record
+
+    def last(self, action: str) -> dict | None:
+        """The latest record of ``action``, or None."""
+        if not self.path.exists():
+            return None
+        for line in reversed(self.path.read_text().splitlines()):
+            record = json.loads(line)
+            if record.get("action") == action:
+                return record
+        return None
 
     def _head(self) -> tuple[int, str]:
         if not self.head.exists():
