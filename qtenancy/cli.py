@@ -706,10 +706,9 @@ def postmortem(
 
 def _write_postmortem(specs, tables: Tables, detections: Detections, scope: Scope, faults: list[dict] | None,
                       out: Path) -> dict[str, Path]:
-    scoped = Tables(tables.jobs.filter(pl.col("tenant") == scope.tenant), tables.calibrations) if scope.tenant else tables
-    report = build_postmortem(scoped, scope, detections.signals, specs, detections.neighbours,
+    report = build_postmortem(tables, scope, detections.signals, specs, detections.neighbours,
                               METER_GRANULARITY_SECONDS, SliParameters().billing_tolerance_seconds, faults)
-    return write_postmortem(report, all_plots(report, specs, scoped), out)
+    return write_postmortem(report, all_plots(report, specs), out)
 
 
 DEMO_EXPORTERS = 2

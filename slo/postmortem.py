@@ -44,6 +44,8 @@ class Scope:
 @dataclass
 class Postmortem:
     scope: Scope
+    tables: Tables
+    """The tables the report was built from, narrowed to the scope's tenant when it names one."""
     backends: list[str]
     tenants: list[str]
     incidents: pl.DataFrame
@@ -218,7 +220,9 @@ def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSp
     found = incidents(related)
     backends = [scope.backend] if scope.backend else sorted({b for row in found["backends"] for b in row})
     tenants = [scope.tenant] if scope.tenant else sorted({t for row in found["tenants"] for t in row})
-    jobs = tables.jobs.filter(pl.col("tenant") == scope.tenant) if scope.tenant else tables.jobs
+    if scope.tenant:
+        tables = Tables(tables.jobs.filter(pl.col("tenant") == scope.tenant), tables.calibrations, tables.repeats)
+    jobs = tables.jobs
     hurt = affected_jobs(jobs, scope, backends, tenants, granularity, tolerance)
     overlapping = [f for f in faults or [] if datetime.fromisoformat(f["start"]) <= scope.end
                    and datetime.fromisoformat(f["end"]) >= scope.start]
@@ -234,11 +238,11 @@ def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSp
     if tenants:
         billing = billing.filter(pl.col("tenant").is_in(tenants))
     return Postmortem(
-        scope=scope, backends=backends, tenants=tenants, incidents=found,
+        scope=scope, tables=tables, backends=backends, tenants=tenants, incidents=found,
         signals=related.sort(*SIGNAL_ORDER, nulls_last=True),
-        timeline=_timeline(Tables(jobs, tables.calibrations), scope, found, related, hurt, backends, overlapping),
+        timeline=_timeline(tables, scope, found, related, hurt, backends, overlapping),
         affected=_affected_by_tenant(jobs, hurt, scope, backends, tenants), affected_jobs=hurt,
-        budget=_budget(specs, Tables(jobs, tables.calibrations, tables.repeats), scope, set(backends) | set(tenants)),
+        budget=_budget(specs, tables, scope, set(backends) | set(tenants)),
         suspects=suspects, billing=billing, routed_after_detection=routed_after_detection(jobs, related),
         faults=score(found, overlapping) if faults is not None else None,
     )

@@ -18,7 +18,7 @@ import polars as pl  # noqa: E402
 from slo.burn_rate import MULTIWINDOW, burn_rates  # noqa: E402
 from slo.catalogue import CATALOGUE  # noqa: E402
 from slo.postmortem import REASONS, Postmortem  # noqa: E402
-from slo.sli import NotComputable, Tables, events  # noqa: E402
+from slo.sli import NotComputable, events  # noqa: E402
 from slo.specs import SloSpec  # noqa: E402
 
 BIN = "10m"
@@ -60,7 +60,7 @@ def _shade(axes, pm: Postmortem) -> None:
         axes.axvspan(row["start"], row["resolved_at"], color="tab:red", alpha=0.08)
 
 
-def burn_plot(pm: Postmortem, specs: list[SloSpec], tables: Tables) -> Plot | None:
+def burn_plot(pm: Postmortem, specs: list[SloSpec]) -> Plot | None:
     """The burn of the SLOs that page on burn rate, against their page thresholds."""
     if pm.budget.is_empty():
         return None
@@ -72,7 +72,7 @@ def burn_plot(pm: Postmortem, specs: list[SloSpec], tables: Tables) -> Plot | No
     for row in alerting.head(MAX_SERIES).iter_rows(named=True):
         spec = by_name[row["slo"]]
         try:
-            rates = burn_rates(events(spec, tables, end).filter(pl.col("group") == row["group"]), spec.objective, start, end)
+            rates = burn_rates(events(spec, pm.tables, end).filter(pl.col("group") == row["group"]), spec.objective, start, end)
         except NotComputable:
             continue
         burn = rates["burn_1h"].clip(upper_bound=BURN_CEILING)
@@ -93,8 +93,8 @@ def burn_plot(pm: Postmortem, specs: list[SloSpec], tables: Tables) -> Plot | No
     return Plot("burn", "Error-budget burn", _png(figure))
 
 
-def fidelity_plot(pm: Postmortem, tables: Tables) -> Plot | None:
-    start, end = _window(pm)
+def fidelity_plot(pm: Postmortem) -> Plot | None:
+    start, end, tables = *_window(pm), pm.tables
     scoped = tables.jobs.filter(pl.col("execute_start").is_between(start, end), pl.col("measured_fidelity").is_not_null())
     if pm.backends:
         scoped = scoped.filter(pl.col("backend").is_in(pm.backends))
@@ -121,17 +121,17 @@ def fidelity_plot(pm: Postmortem, tables: Tables) -> Plot | None:
     return Plot("fidelity", "Fidelity and calibration", _png(figure))
 
 
-def queue_plot(pm: Postmortem, tables: Tables) -> Plot | None:
+def queue_plot(pm: Postmortem) -> Plot | None:
     """Jobs waiting for a backend, per tenant: +1 when a job joins the queue, -1 when it leaves."""
     start, end = _window(pm)
-    waiting = tables.jobs.filter(pl.col("queue_start") <= end, pl.coalesce("queue_end", pl.lit(end)) >= start,
+    waiting = pm.tables.jobs.filter(pl.col("queue_start") <= end, pl.coalesce("queue_end", pl.lit(end)) >= start,
                                  pl.col("tenant").is_not_null())
     if pm.tenants:
         waiting = waiting.filter(pl.col("tenant").is_in(pm.tenants))
     steps = pl.concat([
         waiting.select("tenant", at=pl.max_horizontal("queue_start", pl.lit(start)), change=pl.lit(1)),
         waiting.filter(pl.col("queue_end") <= end).select("tenant", at="queue_end", change=pl.lit(-1)),
-    ]).sort("at").with_columns(length=pl.col("change").cum_sum().over("tenant")).collect()
+    ]).sort("at", "tenant", "change").with_columns(length=pl.col("change").cum_sum().over("tenant")).collect()
     if steps.is_empty():
         return None
     top = steps.group_by("tenant").agg(peak=pl.col("length").max()).sort("peak", "tenant", descending=[True, False])
@@ -163,6 +163,6 @@ def impact_plot(pm: Postmortem) -> Plot | None:
     return Plot("impact", "Impact per tenant", _png(figure))
 
 
-def all_plots(pm: Postmortem, specs: list[SloSpec], tables: Tables) -> list[Plot]:
-    drawn = [burn_plot(pm, specs, tables), fidelity_plot(pm, tables), queue_plot(pm, tables), impact_plot(pm)]
+def all_plots(pm: Postmortem, specs: list[SloSpec]) -> list[Plot]:
+    drawn = [burn_plot(pm, specs), fidelity_plot(pm), queue_plot(pm), impact_plot(pm)]
     return [plot for plot in drawn if plot is not None]
