@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import shutil
@@ -747,18 +748,18 @@ def demo(
                                lambda fraction: progress.update(task, completed=fraction), workers=DEMO_EXPORTERS)
         finally:
             stop_processes([collector])
-        progress.add_task("3/6 correlating by provenance ID", total=None)
-        correlated = correlate(data.store)
-        progress.add_task("4/6 SLO report", total=None)
-        tables = _store_tables(data.root, "demo")
-        as_of = data_end(tables)
-        results, analyses = _slo_results(specs, tables, {t.id: t.quota_share for t in spec.tenants}, as_of, None)
-        (out / "slo-report.md").write_text(to_markdown(results, as_of) + markdown_sections(analyses))
-        (out / "slo-report.json").write_text(to_json_with(results, analyses, as_of))
-        progress.add_task("5/6 rules, Alertmanager config and dashboards", total=None)
-        rule_files = _write_alerts(specs, out / "alerts", default_windows(30 * 86400.0), {}, RUNBOOKS, Receivers(),
-                                   report_skipped=False)
-        dashboard_files = write_dashboards(out / "dashboards")
+        with _stage(progress, "3/6 correlating by provenance ID"):
+            correlated = correlate(data.store)
+        with _stage(progress, "4/6 SLO report"):
+            tables = _store_tables(data.root, "demo")
+            as_of = data_end(tables)
+            results, analyses = _slo_results(specs, tables, {t.id: t.quota_share for t in spec.tenants}, as_of, None)
+            (out / "slo-report.md").write_text(to_markdown(results, as_of) + markdown_sections(analyses))
+            (out / "slo-report.json").write_text(to_json_with(results, analyses, as_of))
+        with _stage(progress, "5/6 rules, Alertmanager config and dashboards"):
+            rule_files = _write_alerts(specs, out / "alerts", default_windows(30 * 86400.0), {}, RUNBOOKS, Receivers(),
+                                       report_skipped=False)
+            dashboard_files = write_dashboards(out / "dashboards")
         detections = _detect(specs, tables, as_of, analyses)
         found = incidents_of(detections.signals)
         task = progress.add_task("6/6 postmortems", total=max(found.height, 1))
@@ -782,6 +783,14 @@ def demo(
                        ("incidents", out / "incidents.md"), ("postmortems", out / "postmortems")]:
         where.add_row(name, str(path))
     console.print(where)
+
+
+@contextlib.contextmanager
+def _stage(progress: Progress, description: str):
+    """A step without a measure of its own: shown while it runs, complete when it ends."""
+    task = progress.add_task(description, total=None)
+    yield
+    progress.update(task, total=1, completed=1)
 
 
 def _incidents_table(title: str, found: pl.DataFrame, scored: pl.DataFrame | None) -> Table:

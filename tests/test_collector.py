@@ -195,8 +195,9 @@ def test_tokens_map_data_to_tenants_and_reads_never_cross_tenants(run, tmp_path)
         assert _get(f"{server.http_endpoint}/api/v1/jobs", "not-a-token-at-all")[0] == 401
     trail = [json.loads(line) for line in (tmp_path / "data" / "audit.log").read_text().splitlines()]
     assert [(r["actor"], r["action"]) for r in trail] == [
-        ("admin", "read_jobs"), ("tenant:owner", "read_jobs"), ("tenant:owner", "read_trace"), ("tenant:lab", "read_trace")]
-    assert trail[2]["detail"] == {"found": False} and verify(tmp_path / "data" / "audit.log").ok
+        ("operator", "config"), ("admin", "read_jobs"), ("tenant:owner", "read_jobs"), ("tenant:owner", "read_trace"),
+        ("tenant:lab", "read_trace")]
+    assert trail[3]["detail"] == {"found": False} and verify(tmp_path / "data" / "audit.log").ok
 
 
 def test_tenant_over_its_rate_gets_429_with_retry_after(tmp_path):
