@@ -794,7 +794,8 @@ def _stage(progress: Progress, description: str):
 
 
 def _incidents_table(title: str, found: pl.DataFrame, scored: pl.DataFrame | None) -> Table:
-    """One line per incident; with ground truth, the injected faults each one found."""
+    """One line per incident (its first alert by name, and how many more fired); with ground truth, the
+    injected faults each one found."""
     table = Table(title=title)
     columns = ["incident", "severity", "began", "time to detect", "time to resolve", "scope", "alerts"]
     if scored is not None:
@@ -807,7 +808,7 @@ def _incidents_table(title: str, found: pl.DataFrame, scored: pl.DataFrame | Non
     for row in found.iter_rows(named=True):
         cells = [row["incident"], row["severity"], f"{row['start']:%a %d %H:%M}", format_minutes(row["minutes_to_detect"]),
                  format_minutes(row["minutes_to_resolve"]), ", ".join(row["backends"] or row["tenants"]),
-                 ", ".join(row["alerts"])]
+                 row["alerts"][0] + (f" +{len(row['alerts']) - 1}" if len(row["alerts"]) > 1 else "")]
         if scored is not None:
             cells.append(", ".join(row["fault"] or ["(none)"]))
         table.add_row(*cells)
