@@ -162,6 +162,8 @@ def emulate(
     except ScenarioError as exc:
         errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    if realtime and otlp_workers > 1:
+        raise typer.BadParameter("real time paces one stream of telemetry: it cannot be split", param_hint="--otlp-workers")
     target = None
     if otlp_endpoint is not None:
         target = OtlpTarget(otlp_endpoint, otlp_protocol, _parse_headers(otlp_header), otlp_gzip, otlp_timeout)
