@@ -66,6 +66,11 @@ def metered_seconds(start: pl.Expr, end: pl.Expr, granularity: float) -> pl.Expr
     return (ticks(end) - ticks(start)) * granularity
 
 
+def billing_delta(granularity: float) -> pl.Expr:
+    """Billed seconds minus what an honest sampling meter owes for the execution the trace shows."""
+    return pl.col("billed_seconds") - metered_seconds(pl.col("execute_start"), pl.col("execute_end"), granularity)
+
+
 def _closed_not_rejected(_: SliParameters) -> pl.Expr:
     return pl.col("finished_at").is_not_null() & (pl.col("outcome") != Outcome.REJECTED.value)
 
@@ -109,9 +114,7 @@ CATALOGUE: dict[SliId, Sli] = {
         SliId.M6, "billing accuracy", Table.JOBS, "finished_at",
         lambda p: pl.col("execute_start").is_not_null() & pl.col("execute_end").is_not_null()
         & pl.col("billed_seconds").is_not_null(),
-        lambda p: (pl.col("billed_seconds") - metered_seconds(
-            pl.col("execute_start"), pl.col("execute_end"), p.meter_granularity_seconds)).abs()
-        <= p.billing_tolerance_seconds,
+        lambda p: billing_delta(p.meter_granularity_seconds).abs() <= p.billing_tolerance_seconds,
         "executed jobs; good: billed what the meter owes for the execution the trace shows",
         "SLI M6 has no real-time signal in the telemetry contract; QtenancyBillingDelta watches billing",
     ),

@@ -20,7 +20,7 @@ from scipy.sparse.csgraph import connected_components
 
 from qtenancy.semconv import CalibrationVerdict, FailureReason
 from slo.burn_rate import MULTIWINDOW, burn_rates, episodes
-from slo.catalogue import CATALOGUE, metered_seconds
+from slo.catalogue import CATALOGUE, billing_delta
 from slo.sli import NotComputable, Tables, events, window_start
 from slo.specs import SloSpec
 
@@ -192,11 +192,10 @@ def job_failure_signals(jobs: pl.LazyFrame, granularity: float, tolerance: float
         jobs.filter(pl.col("reason") == FailureReason.BACKEND_DOWN.value, pl.col("backend").is_not_null()),
         "backend", "finished_at", CHAIN_GAP,
     )
-    owed = metered_seconds(pl.col("execute_start"), pl.col("execute_end"), granularity)
     misbilled = _chains(
         jobs.filter(pl.col("execute_end").is_not_null(), pl.col("tenant").is_not_null())
-        .filter((pl.col("billed_seconds") - owed).abs() > tolerance)
-        .with_columns(delta=pl.col("billed_seconds") - owed),
+        .with_columns(delta=billing_delta(granularity))
+        .filter(pl.col("delta").abs() > tolerance),
         "tenant", "finished_at", CHAIN_GAP,
     ).with_columns(used=pl.col("exec_seconds").cum_sum().over("tenant", "chain"))
     return pl.concat([

@@ -16,7 +16,7 @@ from datetime import datetime
 import polars as pl
 
 from slo.billing import per_tenant as billing_per_tenant
-from slo.catalogue import metered_seconds
+from slo.catalogue import CATALOGUE, SliId, SliParameters, billing_delta
 from slo.incidents import SIGNAL_ORDER, STARVATION_SECONDS, incidents, score, within
 from slo.sli import NotComputable, Tables, events, sli_table
 from slo.specs import SloSpec
@@ -77,11 +77,11 @@ def _in_scope(backends: list[str], tenants: list[str]) -> pl.Expr:
 
 
 def _reasons(granularity: float, tolerance: float) -> dict[str, pl.Expr]:
-    owed = metered_seconds(pl.col("execute_start"), pl.col("execute_end"), granularity)
+    success, defaults = CATALOGUE[SliId.M1], SliParameters()
     return {
-        "failed": pl.col("finished_at").is_not_null() & (pl.col("outcome") != "rejected") & ~pl.col("usable").fill_null(False),
+        "failed": success.valid(defaults) & ~success.good(defaults),
         "telemetry_incomplete": ~pl.col("complete").fill_null(False),
-        "misbilled": ((pl.col("billed_seconds") - owed).abs() > tolerance).fill_null(False),
+        "misbilled": (billing_delta(granularity).abs() > tolerance).fill_null(False),
         "starved": (pl.col("queue_wait_seconds") > STARVATION_SECONDS).fill_null(False),
         "degraded": (pl.col("measured_fidelity") < DEGRADED_RATIO * pl.col("predicted_fidelity")).fill_null(False),
     }

@@ -224,11 +224,12 @@ def test_write_ahead_log_pushes_back_when_the_disk_is_behind(tmp_path):
     wal.close()
 
 
-def _serve(data_dir, http_port, grpc_port):
+def _serve(data_dir, http_port, grpc_port, *options: str, preexec_fn=None):
+    """``qtenancy collector serve`` as a child process; ``options`` are more of its command-line options."""
     return subprocess.Popen(
         [sys.executable, "-m", "qtenancy", "collector", "serve", "--data-dir", str(data_dir),
-         "--http-port", str(http_port), "--grpc-port", str(grpc_port)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+         "--http-port", str(http_port), "--grpc-port", str(grpc_port), *options],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn,
     )
 
 

@@ -85,11 +85,7 @@ def _limited_serve(data, http_port, grpc_port, file_bytes):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
 
-    return subprocess.Popen(
-        [sys.executable, "-m", "qtenancy", "collector", "serve", "--data-dir", str(data), "--http-port", str(http_port),
-         "--grpc-port", str(grpc_port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=limit,
-    )
+    return _serve(data, http_port, grpc_port, preexec_fn=limit)
 
 
 def test_full_disk_gets_503_and_loses_nothing_acknowledged(tmp_path):
@@ -137,10 +133,7 @@ def test_bounded_load_meets_backpressure_not_unbounded_memory(tmp_path):
                           tenant_records_per_second=2000)
     data = tmp_path / "data"
     http_port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "qtenancy", "collector", "serve", "--config", config, "--data-dir", str(data),
-         "--http-port", str(http_port), "--grpc-port", str(free_port())],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = _serve(data, http_port, free_port(), "--config", config)
     _wait_healthy(http_port, server)
     process = psutil.Process(server.pid)
     rss_start = process.memory_info().rss
@@ -209,9 +202,7 @@ def test_audit_trail_records_submissions_config_changes_and_reads(run, tmp_path)
     second = _config_file(tmp_path / "second.yaml", tenant_records_per_second=50)
     for config in (first, first, second):
         http_port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "qtenancy", "collector", "serve", "--config", config,
-                                   "--data-dir", str(data), "--http-port", str(http_port), "--grpc-port", str(free_port())],
-                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        server = _serve(data, http_port, free_port(), "--config", config)
         _wait_healthy(http_port, server)
         server.send_signal(signal.SIGTERM)
         out, err = server.communicate(timeout=60)
