@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from qtenancy.yaml_files import YamlFileError, load_yaml
 from slo.specs import RuleSource, format_duration, parse_duration
 
 SUMMARY = "{{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn rate is over expected."
@@ -94,7 +94,11 @@ class _WindowsFile(BaseModel):
 
 def load_windows(path: Path) -> AlertWindows:
     """A Sloth ``AlertWindows`` file (for periods other than the defaults, e.g. 7d)."""
-    spec = _WindowsFile.model_validate(yaml.safe_load(path.read_text())).spec
+    try:
+        spec = _WindowsFile.model_validate(load_yaml(path, "alert windows")).spec
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
+        raise YamlFileError(f"{path}: invalid AlertWindows: {problems}") from None
 
     def burn(w: _Window) -> BurnWindow:
         return BurnWindow(w.error_budget_percent, parse_duration(w.short_window), parse_duration(w.long_window))

@@ -69,7 +69,7 @@ def _ingest(requests: list[bytes], seconds: float, clients: int) -> tuple[int, l
     data = Path(tempfile.mkdtemp(prefix="qtenancy-bench-"))
     port, grpc_port = free_port(), free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "qtenancy", "collector", "serve", "--data-dir", str(data), "--http-port", str(port),
+        [sys.executable, "-m", "qtenancy", "collector", "serve", "--insecure", "--data-dir", str(data), "--http-port", str(port),
          "--grpc-port", str(grpc_port)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

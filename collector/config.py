@@ -1,7 +1,8 @@
 """Collector configuration: where data lives, where it listens, who may send and read, and the limits.
 
 Loaded from YAML into typed models; a bad file is refused with its path, the field and the reason.
-Without a file, the embedded default: data under runs/collector, loopback ports, no tokens (one user).
+A collector without tokens (every caller the platform) starts only when told ``insecure`` explicitly:
+an empty or forgotten config file never opens the store to everyone.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -19,6 +19,9 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+from qtenancy.audit import key_path_for
+from qtenancy.yaml_files import YamlFileError, load_yaml
 
 
 class ConfigError(ValueError):
@@ -34,6 +37,12 @@ class Limits(Strict):
     max_pending_bytes: int = Field(256 * 1024 * 1024, gt=0, description="503 while more than this waits for fsync")
     retry_after_seconds: int = Field(1, ge=1, description="Retry-After on 429 and 503")
     tenant_records_per_second: float | None = Field(None, gt=0, description="429 above this rate per tenant token")
+    tenant_burst_records: float | None = Field(
+        None, gt=0, description="records a tenant may send at once (default: one second of its rate); 413 above")
+    header_timeout_seconds: float = Field(
+        30.0, gt=0, description="a connection that has not sent a whole request head by then is closed")
+    body_timeout_seconds: float = Field(60.0, gt=0, description="408 when a request body takes longer to arrive")
+    decode_workers: int = Field(4, ge=1, le=64, description="threads that decode and check requests off the event loop")
 
 
 class Tokens(Strict):
@@ -52,12 +61,27 @@ class Tokens(Strict):
 
 class CollectorConfig(Strict):
     data_dir: Path = Path("runs/collector")
+    insecure: bool = Field(
+        False, description="serve without tokens, every caller the platform: only with this said explicitly")
+    audit_key_file: Path | None = Field(
+        None, description="HMAC key of the audit trail (default: <data_dir>/audit.log.key, created 0600)")
     host: str = "127.0.0.1"
     http_port: int = Field(4318, ge=0, le=65535)
     grpc_port: int = Field(4317, ge=0, le=65535)
     compact_interval_seconds: float = Field(5.0, gt=0)
     tokens: Tokens = Tokens()
     limits: Limits = Limits()
+
+    def check_serving(self, source: str = "collector config") -> None:
+        """Refuse to serve without tokens unless ``insecure`` says so (raises ConfigError)."""
+        if not self.insecure and not self.tokens.admin and not self.tokens.tenants:
+            raise ConfigError(f"{source}: no tokens, so every caller would be the platform: add tokens.admin (and "
+                              "tokens.tenants), or say insecure: true (collector serve --insecure) for a "
+                              "single-user collector")
+
+    @property
+    def audit_key(self) -> Path:
+        return self.audit_key_file or key_path_for(self.data_dir / "audit.log")
 
 
 def fingerprint(config: CollectorConfig) -> dict:
@@ -75,9 +99,11 @@ def load_config(path: Path | None, **overrides) -> CollectorConfig:
     data: dict = {}
     if path is not None:
         try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read collector config: {exc}") from None
+            data = load_yaml(path, "collector config")
+        except YamlFileError as exc:
+            raise ConfigError(str(exc)) from None
+        if data is None:
+            raise ConfigError(f"{path}: collector config is empty")
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: collector config must be a mapping")
     data.update({k: v for k, v in overrides.items() if v is not None})

@@ -10,7 +10,8 @@ part that does not read back whole is moved to quarantine with its reason, and t
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import shutil
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -21,9 +22,9 @@ from qtenancy.store_layout import (
     CALIBRATIONS,
     JOBS,
     LOGS,
-    SCHEMAS,
     SPANS,
-    empty,
+    read_verified,
+    scan_raw,
     stage_names,
     write_atomic,
 )
@@ -78,8 +79,17 @@ def _time(column: str) -> pl.Expr:
     return pl.from_epoch(pl.col(column) // 1000, time_unit="us").dt.replace_time_zone("UTC")
 
 
+def _owned(tenant: str) -> pl.Expr:
+    """A record sent with a tenant's token is that tenant's, whether or not it says so."""
+    return pl.coalesce(tenant, "ingest_tenant").alias(tenant)
+
+
 def jobs_from(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per provenance ID, from every span and log record of those jobs."""
+    """One row per provenance ID, from every span and log record of those jobs.
+
+    Where records of one job disagree, the earliest root span (then the lowest span ID) and the closing
+    log record win, whatever order the parts were read in: incremental and rebuilt tables agree.
+    """
     pid = Attr.PROVENANCE_ID.value
     stage_name = pl.col("name").str.strip_prefix(JOB_SPAN_PREFIX)
     job_spans = spans.filter(pl.col("name").str.starts_with(Span.JOB.value)).with_columns(
@@ -88,6 +98,8 @@ def jobs_from(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.LazyFrame:
     )
     root = (
         job_spans.filter(pl.col("name") == Span.JOB.value)
+        .with_columns(_owned(Attr.TENANT.value))
+        .sort("start_ns", "span_id")
         .group_by(pid)
         .agg(
             pl.col("start_ns").first().alias("root_start"),
@@ -115,7 +127,8 @@ def jobs_from(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.LazyFrame:
     finished = pl.col("event_name") == Event.JOB_FINISHED.value
     from_logs = (
         logs.filter(pl.col(pid).is_not_null())
-        .sort(finished, descending=True, maintain_order=True)
+        .with_columns(_owned(Attr.TENANT.value))
+        .sort(finished, "time_ns", "event_name", "body", descending=[True, False, False, False], nulls_last=True)
         .group_by(pid)
         .agg(
             pl.col(Attr.TENANT.value).drop_nulls().first().alias("log_tenant"),
@@ -175,15 +188,17 @@ def jobs_from(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def calibrations_from(spans: pl.LazyFrame) -> pl.LazyFrame:
+    """Calibration runs, from platform records only (the collector refuses them from tenants' tokens)."""
     return (
-        spans.filter(pl.col("name") == Span.CALIBRATION.value)
+        spans.filter((pl.col("name") == Span.CALIBRATION.value) & pl.col("ingest_tenant").is_null())
+        .sort("start_ns", "span_id")
         .select(
             calibration_trace_id="trace_id",
             **{name: pl.col(attr.value) for name, attr in CALIBRATION_ATTRIBUTES.items()},
             started_at=_time("start_ns"),
             ended_at=_time("end_ns"),
         )
-        .unique(subset=["calibration_trace_id"], keep="first")
+        .unique(subset=["calibration_trace_id"], keep="first", maintain_order=True)
         .sort("ended_at", "calibration_trace_id")
     )
 
@@ -202,15 +217,6 @@ def _parts(store: Path, table: str) -> dict[str, list[int]]:
         str(p.relative_to(store)): [p.stat().st_size, p.stat().st_mtime_ns]
         for p in sorted((store / table).glob("day=*/*.parquet"))
     }
-
-
-def _raw(store: Path, table: str) -> pl.LazyFrame:
-    """A table's parts as delivered: duplicates (client retries) are harmless to every aggregate below."""
-    files = sorted((store / table).glob("day=*/*.parquet"))
-    if not files:
-        return empty(table).lazy()
-    return pl.scan_parquet(files, hive_partitioning=False, missing_columns="insert", extra_columns="ignore",
-                           schema=SCHEMAS[table])
 
 
 def _table(store: Path, name: str) -> pl.LazyFrame | None:
@@ -232,7 +238,7 @@ def _upsert(store: Path, name: str, key: str, time_column: str, rebuilt: pl.Data
         path = store / name / f"day={d}" / f"{name}.parquet"
         fresh = rebuilt.filter(day == d)
         if path.exists():
-            kept = pl.read_parquet(path).join(keys, on=key, how="anti")
+            kept = read_verified(path).join(keys, on=key, how="anti")
             fresh = pl.concat([kept, fresh], how="vertical_relaxed")
         fresh = fresh.sort(time_column, key, nulls_last=True)
         if fresh.is_empty():
@@ -253,9 +259,39 @@ def _touched(store: Path, new: list[str], table: str, select: pl.Expr, where: pl
 
 
 def correlate(store: Path) -> Correlation:
-    """Bring the jobs and calibrations tables up to date with the store's spans and logs."""
+    """Bring the jobs and calibrations tables up to date with the store's spans and logs.
+
+    The jobs and calibrations tables are derived: a part of theirs that does not read back whole is
+    quarantined and both tables are rebuilt from the spans and logs, rather than failing every run.
+    """
+    try:
+        return _correlate(store)
+    except Exception:
+        bad = {p: reason for table in (JOBS, CALIBRATIONS) for p in _parts(store, table)
+               if (reason := unreadable(store / p)) is not None}
+        if not bad:
+            raise
+    for part, reason in bad.items():
+        quarantine_part(store, part, reason)
+    for table in (JOBS, CALIBRATIONS):
+        shutil.rmtree(store / table, ignore_errors=True)
+    (store / STATE_FILE).unlink(missing_ok=True)
+    rebuilt = _correlate(store)
+    return replace(rebuilt, quarantined={**bad, **rebuilt.quarantined})
+
+
+def _seen(state_path: Path) -> dict:
+    """The parts correlated so far; an unreadable record of them means correlating everything again."""
+    try:
+        seen = json.loads(state_path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return seen if isinstance(seen, dict) else {}
+
+
+def _correlate(store: Path) -> Correlation:
     state_path = store / STATE_FILE
-    seen = json.loads(state_path.read_text()) if state_path.exists() else {}
+    seen = _seen(state_path)
     current = {**_parts(store, SPANS), **_parts(store, LOGS)}
     new = sorted(p for p, stamp in current.items() if seen.get(p) != stamp)
     bad = {p: reason for p in new if (reason := unreadable(store / p)) is not None}
@@ -267,7 +303,7 @@ def correlate(store: Path) -> Correlation:
         return Correlation(0, 0, 0, _count(store), bad)
     from_scratch = len(new) == len(current)
     pid = Attr.PROVENANCE_ID.value
-    spans, logs = _raw(store, SPANS), _raw(store, LOGS)
+    spans, logs = scan_raw(store, SPANS), scan_raw(store, LOGS)
     calibrations = calibrations_from(spans)
     if not from_scratch:
         touched = pl.concat([_touched(store, new, SPANS, pl.col(pid)), _touched(store, new, LOGS, pl.col(pid))]).unique()

@@ -1,16 +1,22 @@
 """OTLP/HTTP on /v1/traces, /v1/logs and /v1/metrics, answering as the OTLP specification says.
 
 200 with ``partial_success`` when some records were rejected; 400 with the reason for a malformed body;
-401 for a missing or unknown token; 413 for a body over the limit (compressed or inflated); 415 for an
-unsupported content type or encoding; 429 (tenant over its rate) and 503 (disk backlog or a failed
-write) with Retry-After, before anything is acknowledged, so the client's retry loses nothing.
+401 for a missing or unknown token; 408 for a body that does not arrive in time; 413 for a body over
+the limit (compressed or inflated) or a request larger than the tenant's burst; 415 for an unsupported
+content type or encoding; 429 (tenant over its rate) and 503 (disk backlog or a failed write) with
+Retry-After, before anything is acknowledged, so the client's retry loses nothing.
 Error bodies are ``google.rpc.Status`` in the request's encoding.
+
+Decoding and checking run on a thread pool, never on the event loop, so one large request does not
+stall the other clients; a tenant over its rate is refused before its body is decoded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import datetime
 from pathlib import Path
 
@@ -18,7 +24,8 @@ from aiohttp import web
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 
-from collector.ingest import Ingestor, RateLimited
+from collector.config import Limits
+from collector.ingest import Ingestor, OverBurst, RateLimited
 from collector.otlp_payload import (
     JSON,
     PROTOBUF,
@@ -33,8 +40,11 @@ from collector.tenancy import TokenBook, UnknownToken
 from collector.wal import WalFullError
 from qtenancy.audit import AuditLog
 
-GRPC_CODE = {400: code_pb2.INVALID_ARGUMENT, 401: code_pb2.UNAUTHENTICATED, 413: code_pb2.RESOURCE_EXHAUSTED,
-             415: code_pb2.INVALID_ARGUMENT, 429: code_pb2.RESOURCE_EXHAUSTED, 503: code_pb2.UNAVAILABLE}
+GRPC_CODE = {400: code_pb2.INVALID_ARGUMENT, 401: code_pb2.UNAUTHENTICATED, 408: code_pb2.DEADLINE_EXCEEDED,
+             413: code_pb2.RESOURCE_EXHAUSTED, 415: code_pb2.INVALID_ARGUMENT, 429: code_pb2.RESOURCE_EXHAUSTED,
+             503: code_pb2.UNAVAILABLE}
+MAX_LIMIT = 100_000
+"""The most jobs one read returns; page with ``since`` for more."""
 
 
 def _media(request: web.Request) -> str:
@@ -54,15 +64,46 @@ def _actor(principal) -> str:
     return "admin" if principal.admin else f"tenant:{principal.tenant}"
 
 
+def _json_error(kind: type[web.HTTPException], message: str) -> web.HTTPException:
+    return kind(text=json.dumps({"error": message}), content_type=JSON)
+
+
+def _instant(request: web.Request, name: str) -> datetime | None:
+    if name not in request.query:
+        return None
+    try:
+        value = datetime.fromisoformat(request.query[name])
+    except ValueError as exc:
+        raise _json_error(web.HTTPBadRequest, f"bad query parameter {name}: {exc}") from None
+    if value.tzinfo is None:
+        raise _json_error(web.HTTPBadRequest, f"bad query parameter {name}: {request.query[name]!r} has no time "
+                                              "zone (write e.g. 2026-01-01T00:00:00Z)")
+    return value
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "1000")
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise _json_error(web.HTTPBadRequest, f"bad query parameter limit: {raw!r} is not a whole number") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise _json_error(web.HTTPBadRequest, f"bad query parameter limit: {limit} is not between 1 and {MAX_LIMIT:,}")
+    return limit
+
+
 class OtlpHttpApp:
-    def __init__(self, ingestor: Ingestor, tokens: TokenBook, max_request_bytes: int, retry_after: int, store: Path,
-                 audit: AuditLog):
+    def __init__(self, ingestor: Ingestor, tokens: TokenBook, limits: Limits, store: Path, audit: AuditLog,
+                 decoders: Executor, health: Callable[[], list[str]]):
         self._store = store
         self._audit = audit
         self._ingestor = ingestor
         self._tokens = tokens
-        self._limit = max_request_bytes
-        self._retry_after = retry_after
+        self._limits = limits
+        self._limit = limits.max_request_bytes
+        self._retry_after = limits.retry_after_seconds
+        self._decoders = decoders
+        self._health = health
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self._limit, handler_args={"auto_decompress": False})
@@ -77,39 +118,48 @@ class OtlpHttpApp:
         try:
             return self._tokens.resolve(request.headers.get("Authorization"))
         except UnknownToken as exc:
-            raise web.HTTPUnauthorized(text=json.dumps({"error": str(exc)}), content_type=JSON) from None
+            raise _json_error(web.HTTPUnauthorized, str(exc)) from None
+
+    async def _record(self, actor: str, action: str, subject: str, **detail) -> None:
+        """Every read is audited; a read that cannot be recorded (a full disk) is refused, not served."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self._decoders, lambda: self._audit.append(actor, action, subject, **detail))
+        except OSError as exc:
+            raise web.HTTPServiceUnavailable(
+                text=json.dumps({"error": f"cannot record this read in the audit trail: {exc.strerror or exc}"}),
+                content_type=JSON, headers={"Retry-After": str(self._retry_after)}) from None
 
     async def _jobs(self, request: web.Request) -> web.Response:
         principal = self._reader(request)
+        since, until, limit = _instant(request, "since"), _instant(request, "until"), _limit(request)
         try:
-            since, until = (
-                datetime.fromisoformat(request.query[k]) if k in request.query else None for k in ("since", "until")
-            )
-            limit = int(request.query.get("limit", "1000"))
-        except ValueError as exc:
-            raise web.HTTPBadRequest(text=json.dumps({"error": f"bad query parameter: {exc}"}), content_type=JSON) from None
-        try:
-            jobs = await asyncio.get_running_loop().run_in_executor(None, jobs_for, self._store, principal, since, until, limit)
-        except FileNotFoundError as exc:
-            raise web.HTTPNotFound(text=json.dumps({"error": str(exc)}), content_type=JSON) from None
-        self._audit.append(_actor(principal), "read_jobs", request.path_qs, rows=jobs.height)
+            jobs = await asyncio.get_running_loop().run_in_executor(
+                self._decoders, jobs_for, self._store, principal, since, until, limit)
+        except FileNotFoundError:
+            raise _json_error(web.HTTPNotFound, "no jobs have been correlated yet") from None
+        await self._record(_actor(principal), "read_jobs", request.path_qs, rows=jobs.height)
         return web.Response(text=jobs.write_json(), content_type=JSON)
 
     async def _trace(self, request: web.Request) -> web.Response:
         principal = self._reader(request)
         pid = request.match_info["provenance_id"]
         try:
-            found = await asyncio.get_running_loop().run_in_executor(None, trace_for, self._store, principal, pid)
+            found = await asyncio.get_running_loop().run_in_executor(
+                self._decoders, trace_for, self._store, principal, pid)
         except FileNotFoundError:
             found = None
-        self._audit.append(_actor(principal), "read_trace", pid, found=found is not None)
+        await self._record(_actor(principal), "read_trace", pid, found=found is not None)
         if found is None:
-            raise web.HTTPNotFound(text=json.dumps({"error": f"no job {pid}"}), content_type=JSON)
+            raise _json_error(web.HTTPNotFound, f"no job {pid}")
         spans, logs = found
         body = {"spans": json.loads(spans.write_json()), "logs": json.loads(logs.write_json())}
         return web.Response(text=json.dumps(body), content_type=JSON)
 
     async def _healthy(self, request: web.Request) -> web.Response:
+        problems = self._health()
+        if problems:
+            return web.Response(status=503, text="degraded: " + "; ".join(problems) + "\n")
         return web.Response(text="ok\n")
 
     def _handler(self, signal: Signal):
@@ -117,6 +167,11 @@ class OtlpHttpApp:
             return await self._export(signal, request)
 
         return handle
+
+    def _ingest(self, signal: Signal, body: bytes, request_headers: dict, principal):
+        body = decompress(body, request_headers.get("Content-Encoding"), self._limit)
+        message = parse(signal, body, request_headers.get("Content-Type"))
+        return self._ingestor.submit(signal, message, principal)
 
     async def _export(self, signal: Signal, request: web.Request) -> web.Response:
         try:
@@ -126,18 +181,25 @@ class OtlpHttpApp:
         if request.content_length is not None and request.content_length > self._limit:
             return _error(request, 413, f"body of {request.content_length:,} bytes exceeds the {self._limit:,}-byte limit")
         try:
-            body = await request.read()
+            self._ingestor.precheck(principal)
+        except RateLimited as exc:
+            return _error(request, 429, str(exc), max(self._retry_after, exc.retry_after))
+        try:
+            body = await asyncio.wait_for(request.read(), self._limits.body_timeout_seconds)
         except web.HTTPRequestEntityTooLarge:
             return _error(request, 413, f"body exceeds the {self._limit:,}-byte limit")
+        except TimeoutError:
+            return _error(request, 408, f"body did not arrive within {self._limits.body_timeout_seconds:g} s")
+        headers = {k: request.headers.get(k) for k in ("Content-Encoding", "Content-Type")}
         try:
-            body = decompress(body, request.headers.get("Content-Encoding"), self._limit)
-            message = parse(signal, body, request.headers.get("Content-Type"))
+            outcome, written = await asyncio.get_running_loop().run_in_executor(
+                self._decoders, self._ingest, signal, body, headers, principal)
         except PayloadError as exc:
             return _error(request, exc.status, exc.message)
-        try:
-            outcome, written = self._ingestor.submit(signal, message, principal)
+        except OverBurst as exc:
+            return _error(request, 413, str(exc))
         except RateLimited as exc:
-            return _error(request, 429, str(exc), self._retry_after)
+            return _error(request, 429, str(exc), max(self._retry_after, exc.retry_after))
         except WalFullError as exc:
             return _error(request, 503, f"collector is behind on disk writes: {exc}", self._retry_after)
         try:

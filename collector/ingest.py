@@ -2,10 +2,13 @@
 
 A request is flattened and checked, its rows appended to the write-ahead log, and it is acknowledged
 when the log has synced them: a caller that got an answer never loses what it was told was kept.
+Flattening is the expensive part and runs in the caller's worker thread; only the owner check and the
+append (both cheap) are serialised.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from concurrent.futures import Future
@@ -14,13 +17,22 @@ from dataclasses import dataclass
 from google.protobuf.message import Message
 
 from collector.otlp_payload import Signal
+from collector.ownership import Owners
 from collector.records import flatten
 from collector.tenancy import Principal
 from collector.wal import WriteAheadLog, encode
 
 
 class RateLimited(RuntimeError):
-    pass
+    """The tenant is over its rate now; ``retry_after`` seconds from now the request would fit."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class OverBurst(ValueError):
+    """One request holds more records than the tenant may ever send at once: retrying cannot help."""
 
 
 @dataclass(frozen=True)
@@ -31,43 +43,70 @@ class Outcome:
 
 
 class TokenBucket:
-    """Per-tenant records per second, with a one-second burst."""
+    """Per-tenant records per second with a burst of ``burst`` records; the level never goes below zero.
 
-    def __init__(self, rate: float):
-        self._rate = rate
+    A request is taken whole or not at all, so one large request cannot overdraw the bucket and lock its
+    tenant out afterwards; a request larger than the burst could never fit and is refused outright.
+    """
+
+    def __init__(self, rate: float, burst: float):
+        self.rate = rate
+        self.burst = burst
         self._levels: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, tenant: str, amount: int) -> bool:
+    def _level(self, tenant: str, now: float) -> float:
+        level, then = self._levels.get(tenant, (self.burst, now))
+        return min(self.burst, level + (now - then) * self.rate)
+
+    def check(self, tenant: str) -> None:
+        """Refuse before any decoding while the tenant's bucket is empty."""
+        with self._lock:
+            level = self._level(tenant, time.monotonic())
+        if level < 1:
+            raise RateLimited(f"tenant {tenant!r} is over its rate limit of {self.rate:g} records/s",
+                              math.ceil((1 - level) / self.rate))
+
+    def take(self, tenant: str, amount: int) -> None:
+        if amount > self.burst:
+            raise OverBurst(f"request of {amount:,} records exceeds tenant {tenant!r}'s burst of {self.burst:,.0f} "
+                            f"records ({self.rate:g} records/s): send smaller batches")
         now = time.monotonic()
         with self._lock:
-            level, then = self._levels.get(tenant, (self._rate, now))
-            level = min(self._rate, level + (now - then) * self._rate)
-            if amount > level and level < self._rate:
+            level = self._level(tenant, now)
+            if amount > level:
                 self._levels[tenant] = (level, now)
-                return False
+                raise RateLimited(f"tenant {tenant!r} is over its rate limit of {self.rate:g} records/s",
+                                  math.ceil((amount - level) / self.rate))
             self._levels[tenant] = (level - amount, now)
-            return True
 
 
 class Ingestor:
-    def __init__(self, wal: WriteAheadLog, tenant_rate: float | None = None):
+    def __init__(self, wal: WriteAheadLog, owners: Owners, bucket: TokenBucket | None = None):
         self.wal = wal
-        self._bucket = TokenBucket(tenant_rate) if tenant_rate else None
+        self.owners = owners
+        self.bucket = bucket
+
+    def precheck(self, principal: Principal) -> None:
+        """What can be refused before the body is decoded (raises RateLimited)."""
+        if self.bucket is not None and principal.tenant is not None:
+            self.bucket.check(principal.tenant)
 
     def submit(self, signal: Signal, request: Message, principal: Principal) -> tuple[Outcome, Future]:
         """Flatten and log the request; the future resolves once its rows are synced (raises OSError if not).
 
-        Raises RateLimited or WalFullError before anything is logged: the whole request may be retried.
+        Raises RateLimited, OverBurst or WalFullError before anything is logged: the request may be retried.
         """
         flat = flatten(signal, request, None if principal.admin else principal.tenant)
-        if self._bucket is not None and principal.tenant is not None:
-            if not self._bucket.take(principal.tenant, flat.accepted):
-                raise RateLimited(f"tenant {principal.tenant!r} is over its rate limit")
-        records = [encode(table, frame) for table, frame in flat.tables.items() if frame.height]
-        if records:
-            future = self.wal.append(records)
-        else:
-            future = Future()
-            future.set_result(None)
+        with self.owners.lock:
+            claims = self.owners.admit(flat)
+            if self.bucket is not None and principal.tenant is not None:
+                self.bucket.take(principal.tenant, flat.accepted)
+            records = [encode(table, frame) for table, frame in flat.tables.items() if frame.height]
+            if records:
+                future = self.wal.append(records)
+            else:
+                future = Future()
+                future.set_result(None)
+            self.owners.bind(claims)
         return Outcome(flat.accepted, flat.rejected, flat.message), future

@@ -64,21 +64,32 @@ class PayloadError(ValueError):
 
 
 def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
-    """Undo Content-Encoding, refusing to inflate past ``limit`` bytes (a gzip bomb is a 413, not an OOM)."""
-    if not encoding or encoding == "identity":
+    """Undo Content-Encoding, refusing to inflate past ``limit`` bytes (a gzip bomb is a 413, not an OOM).
+
+    Content codings are case-insensitive (RFC 9110). A gzip body may hold several members, which are
+    one stream concatenated (RFC 1952); anything after the last member that is not a member is a 400.
+    """
+    coding = (encoding or "").strip().lower()
+    if not coding or coding == "identity":
         return body
-    if encoding != "gzip":
+    if coding not in ("gzip", "x-gzip"):
         raise PayloadError(415, f"unsupported Content-Encoding {encoding!r}: use gzip or none")
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise PayloadError(400, f"body is not valid gzip: {exc}") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise PayloadError(413, f"decompressed body exceeds the {limit:,}-byte limit")
-    if not inflater.eof:
-        raise PayloadError(400, "body is not valid gzip: truncated stream")
-    return out
+    out = bytearray()
+    rest = body
+    while True:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out += inflater.decompress(rest, limit + 1 - len(out))
+        except zlib.error as exc:
+            what = "body is not valid gzip" if not out else f"trailing data after {len(body) - len(rest):,} bytes of gzip"
+            raise PayloadError(400, f"{what}: {exc}") from None
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise PayloadError(413, f"decompressed body exceeds the {limit:,}-byte limit")
+        if not inflater.eof:
+            raise PayloadError(400, "body is not valid gzip: truncated stream")
+        rest = inflater.unused_data
+        if not rest:
+            return bytes(out)
 
 
 def _hex_ids_to_base64(node, path: str = "$"):

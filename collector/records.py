@@ -1,8 +1,14 @@
 """OTLP requests flattened into the store's tables, with the contract's checks on the way.
 
-A job span (a ``qtenancy.job*`` name) or job log record must carry the provenance ID, equal to its
-trace ID; a record sent with a tenant's token may only speak for that tenant. Records that fail are
-rejected one by one (OTLP partial success), the rest are kept.
+Each record is checked on its own and rejected with a reason (OTLP partial success), the rest kept;
+nothing accepted is changed on the way in:
+- trace and span IDs are of the right length and not all zero; times are set, below 2^63 ns, and a span
+  does not end before it starts;
+- a contract attribute has the contract's type (an int is taken for a double, nothing else converts);
+- a job span (a ``qtenancy.job*`` name) or job log record carries the provenance ID, equal to its trace ID;
+- a record sent with a tenant's token speaks only for that tenant (its tenant attribute or metric label),
+  and is never a platform record (calibrations, backend state, the platform's configuration).
+Every row keeps the tenant of the token it came with (``ingest_tenant``; none for a platform token).
 """
 
 from __future__ import annotations
@@ -14,7 +20,14 @@ import polars as pl
 from google.protobuf.message import Message
 
 from collector.otlp_payload import Signal
-from qtenancy.semconv import Attr
+from qtenancy.semconv import (
+    ATTRIBUTES,
+    PLATFORM_ATTRIBUTES,
+    PLATFORM_METRICS,
+    PLATFORM_RECORD_PREFIX,
+    Attr,
+    Label,
+)
 from qtenancy.store_layout import (
     CONTRACT_COLUMNS,
     LOG_SCHEMA,
@@ -29,7 +42,9 @@ JOB_PREFIX = "qtenancy.job"
 _PID = Attr.PROVENANCE_ID.value
 _TENANT = Attr.TENANT.value
 _CONTRACT = tuple(CONTRACT_COLUMNS)
-_LIST = {name for name, dtype in CONTRACT_COLUMNS.items() if dtype == pl.List(pl.String)}
+_TYPES = {a.name.value: a.type for a in ATTRIBUTES}
+_PLATFORM_ATTRIBUTES = {a.value for a in PLATFORM_ATTRIBUTES}
+MAX_TIME_NS = (1 << 63) - 1
 
 
 @dataclass
@@ -41,8 +56,8 @@ class Flattened:
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
 
-    def reject(self, reason: str) -> None:
-        self.rejected += 1
+    def reject(self, reason: str, count: int = 1) -> None:
+        self.rejected += count
         if len(self.reasons) < 3:
             self.reasons.append(reason)
 
@@ -67,12 +82,31 @@ def _value(any_value):
     return getattr(any_value, kind)
 
 
+def _typed(name: str, value):
+    """The value as the contract's column takes it, or a ``TypeError`` saying what was expected."""
+    kind = _TYPES[name]
+    if value is None:
+        return None
+    if kind == "string" and isinstance(value, str):
+        return value
+    if kind == "boolean" and isinstance(value, bool):
+        return value
+    if kind == "int" and isinstance(value, int) and not isinstance(value, bool) and -(1 << 63) <= value < (1 << 63):
+        return value
+    if kind == "double" and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if kind == "string[]" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise TypeError(f"attribute {name} must be {kind}, got {type(value).__name__} {value!r:.40}")
+
+
 def _split(attributes) -> tuple[dict, dict]:
+    """Contract attributes (typed) and the others; raises ``TypeError`` for a contract attribute of another type."""
     contract, other = {}, {}
     for kv in attributes:
         value = _value(kv.value)
         if kv.key in CONTRACT_COLUMNS:
-            contract[kv.key] = [str(v) for v in value] if kv.key in _LIST and isinstance(value, list) else value
+            contract[kv.key] = _typed(kv.key, value)
         else:
             other[kv.key] = value
     return contract, other
@@ -85,21 +119,40 @@ def _service(resource) -> str | None:
     return None
 
 
-def _check(record_name: str, trace_id: str, contract: dict, tenant: str | None, out: Flattened, what: str) -> bool:
+def _problem(record_name: str, trace_id: str, contract: dict, tenant: str | None) -> str | None:
+    """Why a span or log record breaks the contract's rules for its name and sender, or None."""
     if record_name.startswith(JOB_PREFIX):
         pid = contract.get(_PID)
         if pid is None:
-            out.reject(f"{what} {record_name!r} of trace {trace_id} has no {_PID}")
-            return False
+            return f"has no {_PID}"
         if pid != trace_id:
-            out.reject(f"{what} {record_name!r}: {_PID} {pid} is not its trace ID {trace_id}")
-            return False
+            return f"{_PID} {pid} is not its trace ID {trace_id}"
     if tenant is not None:
         claimed = contract.get(_TENANT)
         if claimed is not None and claimed != tenant:
-            out.reject(f"{what} {record_name!r} claims tenant {claimed!r} but the token is {tenant!r}'s")
-            return False
-    return True
+            return f"claims tenant {claimed!r} but the token is {tenant!r}'s"
+        if record_name.startswith(PLATFORM_RECORD_PREFIX) or _PLATFORM_ATTRIBUTES & contract.keys():
+            return "is a platform record (calibration or backend state): only a platform token may send it"
+    return None
+
+
+def _id(raw: bytes, size: int, what: str, required: bool) -> str | None:
+    """The ID as hex; raises ``ValueError`` when it has the wrong length or is all zero (invalid in OTLP)."""
+    if not raw and not required:
+        return None
+    if len(raw) != size:
+        raise ValueError(f"{what} must be {size} bytes, got {len(raw)}")
+    if not any(raw):
+        raise ValueError(f"{what} is all zero, which OTLP calls invalid")
+    return raw.hex()
+
+
+def _time(value: int, what: str) -> int:
+    if value == 0:
+        raise ValueError(f"has no {what}")
+    if value > MAX_TIME_NS:
+        raise ValueError(f"{what} {value} ns is past 2262 (2^63 ns), which the store cannot hold")
+    return value
 
 
 def _common(columns: dict[str, list], service: str | None, tenant: str | None, contract: dict, other: dict) -> None:
@@ -121,20 +174,28 @@ def _spans(request: Message, tenant: str | None, out: Flattened) -> None:
         service = _service(resource_spans.resource)
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                trace_id = span.trace_id.hex()
-                contract, other = _split(span.attributes)
-                if len(span.trace_id) != 16 or len(span.span_id) != 8:
-                    out.reject(f"span {span.name!r} has a trace ID or span ID of the wrong length")
-                    continue
-                if not _check(span.name, trace_id, contract, tenant, out, "span"):
+                try:
+                    trace_id = _id(span.trace_id, 16, "trace ID", True)
+                    span_id = _id(span.span_id, 8, "span ID", True)
+                    parent = _id(span.parent_span_id, 8, "parent span ID", False)
+                    start = _time(span.start_time_unix_nano, "start time")
+                    end = _time(span.end_time_unix_nano, "end time")
+                    if end < start:
+                        raise ValueError(f"ends ({end}) before it starts ({start})")
+                    contract, other = _split(span.attributes)
+                    problem = _problem(span.name, trace_id, contract, tenant)
+                    if problem is not None:
+                        raise ValueError(problem)
+                except (TypeError, ValueError) as exc:
+                    out.reject(f"span {span.name!r} of trace {span.trace_id.hex()}: {exc}")
                     continue
                 columns["trace_id"].append(trace_id)
-                columns["span_id"].append(span.span_id.hex())
-                columns["parent_span_id"].append(span.parent_span_id.hex() or None)
+                columns["span_id"].append(span_id)
+                columns["parent_span_id"].append(parent)
                 columns["name"].append(span.name)
                 columns["kind"].append(span.kind)
-                columns["start_ns"].append(span.start_time_unix_nano)
-                columns["end_ns"].append(span.end_time_unix_nano)
+                columns["start_ns"].append(start)
+                columns["end_ns"].append(end)
                 columns["status_code"].append(span.status.code)
                 columns["status_message"].append(span.status.message or None)
                 _common(columns, service, tenant, contract, other)
@@ -148,15 +209,23 @@ def _logs(request: Message, tenant: str | None, out: Flattened) -> None:
         service = _service(resource_logs.resource)
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:
-                trace_id = record.trace_id.hex() or None
-                contract, other = _split(record.attributes)
-                name = record.event_name or str(other.get("event.name", ""))
-                if not _check(name, trace_id or "", contract, tenant, out, "log record"):
+                name = record.event_name
+                try:
+                    trace_id = _id(record.trace_id, 16, "trace ID", False)
+                    span_id = _id(record.span_id, 8, "span ID", False)
+                    time_ns = _time(record.time_unix_nano or record.observed_time_unix_nano, "time")
+                    contract, other = _split(record.attributes)
+                    name = name or str(other.get("event.name", ""))
+                    problem = _problem(name, trace_id or "", contract, tenant)
+                    if problem is not None:
+                        raise ValueError(problem)
+                except (TypeError, ValueError) as exc:
+                    out.reject(f"log record {name!r} of trace {record.trace_id.hex()}: {exc}")
                     continue
                 body = _value(record.body)
                 columns["trace_id"].append(trace_id)
-                columns["span_id"].append(record.span_id.hex() or None)
-                columns["time_ns"].append(record.time_unix_nano or record.observed_time_unix_nano)
+                columns["span_id"].append(span_id)
+                columns["time_ns"].append(time_ns)
                 columns["severity_number"].append(record.severity_number)
                 columns["severity_text"].append(record.severity_text or None)
                 columns["event_name"].append(name or None)
@@ -171,17 +240,35 @@ def _number(point) -> float | None:
     return None if kind is None else float(getattr(point, kind))
 
 
+def _metric_problem(name: str, contract: dict, other: dict, tenant: str | None) -> str | None:
+    if tenant is None:
+        return None
+    if name in PLATFORM_METRICS:
+        return "is a platform metric: only a platform token may send it"
+    for key in (_TENANT, Label.TENANT.value):
+        claimed = contract.get(key, other.get(key))
+        if claimed is not None and claimed != tenant:
+            return f"is labelled {key}={claimed!r} but the token is {tenant!r}'s"
+    return None
+
+
 def _metrics(request: Message, tenant: str | None, out: Flattened) -> None:
     columns: dict[str, list] = {name: [] for name in METRIC_POINT_SCHEMA}
 
     def add(metric, kind: str, point, value: float | None, count: int | None, service: str | None) -> None:
-        contract, other = _split(point.attributes)
-        if not _check(metric.name, "", contract, tenant, out, "data point"):
+        try:
+            time_ns = _time(point.time_unix_nano, "time")
+            contract, other = _split(point.attributes)
+            problem = _metric_problem(metric.name, contract, other, tenant)
+            if problem is not None:
+                raise ValueError(problem)
+        except (TypeError, ValueError) as exc:
+            out.reject(f"data point of {metric.name!r}: {exc}")
             return
         columns["name"].append(metric.name)
         columns["type"].append(kind)
         columns["unit"].append(metric.unit or None)
-        columns["time_ns"].append(point.time_unix_nano)
+        columns["time_ns"].append(time_ns)
         columns["value"].append(value)
         columns["count"].append(count)
         columns["service_name"].append(service)

@@ -1,7 +1,8 @@
 """The collector's data directory: the write-ahead log, quarantine, and the Parquet store it compacts into.
 
 Compaction turns closed WAL segments into day partitions named after the segment, so compacting the
-same segment twice (a crash between writing Parquet and deleting the segment) rewrites the same files.
+same segment twice (a crash between writing Parquet and deleting the segment) rewrites the same files,
+and, since segment numbers never repeat, no other segment's part is ever written over.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from collector.wal import Corruption, quarantine, read_segment, segments
+from collector.wal import (
+    Corruption,
+    WriteAheadLog,
+    quarantine,
+    read_segment,
+    segments,
+    sequence_of,
+)
 from qtenancy.store_layout import IDENTITY, write_partitioned
 
 
@@ -38,6 +46,15 @@ class DataDir:
     def audit(self) -> Path:
         return self.root / "audit.log"
 
+    def highest_part_sequence(self) -> int:
+        """The highest segment number any compacted part is named after (0 when none is)."""
+        numbers = [n for p in self.store.glob("*/day=*/*.parquet") if (n := sequence_of(p.name)) is not None]
+        return max(numbers, default=0)
+
+    def open_wal(self, max_pending_bytes: int) -> WriteAheadLog:
+        """The write-ahead log, numbering its segments past every number this directory has used."""
+        return WriteAheadLog(self.wal, max_pending_bytes, floor=self.highest_part_sequence())
+
 
 @dataclass
 class Compaction:
@@ -52,8 +69,8 @@ def compact(data: DataDir, keep: Path | None = None) -> Compaction:
     for segment in segments(data.wal):
         if keep is not None and segment == keep:
             continue
-        records, corruption = read_segment(segment)
-        if corruption is not None:
+        records, corruptions = read_segment(segment)
+        for corruption in corruptions:
             quarantine(corruption, data.quarantine)
             report.quarantined.append(corruption)
         tables: dict[str, list[pl.DataFrame]] = {}
@@ -71,9 +88,9 @@ def compact(data: DataDir, keep: Path | None = None) -> Compaction:
 
 
 def unreadable(path: Path) -> str | None:
-    """Why a Parquet part does not read back whole (every page decoded), or None if it does."""
+    """Why a Parquet part does not read back whole (every page decoded, its CRC checked), or None if it does."""
     try:
-        pq.ParquetFile(path).read()
+        pq.ParquetFile(path, page_checksum_verification=True).read()
     except Exception as exc:  # noqa: BLE001 (any reader complaint means the part cannot be trusted)
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -93,27 +110,31 @@ class DataDirLocked(RuntimeError):
 
 
 class WriterLock:
-    """One writer per data directory: the server, or an offline ingest, never both."""
+    """One writer per data directory: the server, or an offline ingest, never both.
+
+    An OS lock on the directory itself, not on a file in it: deleting a file cannot release it, and the
+    kernel releases it when the holder dies.
+    """
 
     def __init__(self, data: DataDir):
         data.root.mkdir(parents=True, exist_ok=True)
-        self._path = data.root / "writer.lock"
-        self._handle = None
+        self._path = data.root
+        self._handle: int | None = None
 
     def acquire(self) -> WriterLock:
-        handle = open(self._path, "a+")
+        handle = os.open(self._path, os.O_RDONLY | os.O_DIRECTORY)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.close()
-            raise DataDirLocked(f"{self._path.parent} is in use by another collector process") from None
+            os.close(handle)
+            raise DataDirLocked(f"{self._path} is in use by another collector process") from None
         self._handle = handle
         return self
 
     def release(self) -> None:
         if self._handle is not None:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
+            os.close(self._handle)
             self._handle = None
 
     def __enter__(self) -> WriterLock:

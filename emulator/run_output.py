@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from emulator.run import EmulationRun
-from qtenancy.audit import AuditEntry, AuditLog
+from qtenancy.audit import AuditEntry, AuditLog, key_path_for, load_key
 from qtenancy.semconv import Outcome
 
 JOBS_FILE = "jobs.parquet"
@@ -26,20 +26,23 @@ def _atomic(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-def write_run(run: EmulationRun, out: Path) -> dict[str, Path]:
+def write_run(run: EmulationRun, out: Path, audit_key: bytes | None = None) -> dict[str, Path]:
+    """The run's tables, ground truth and audit trail; the trail is keyed by ``audit_key``, or by the key kept
+    beside it (made on first use), so the same run and key give the same bytes."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in (JOBS_FILE, CALIBRATIONS_FILE, GROUND_TRUTH_FILE)}
     _atomic(paths[JOBS_FILE], lambda p: run.jobs.write_parquet(p, statistics=False))
     _atomic(paths[CALIBRATIONS_FILE], lambda p: run.calibrations.write_parquet(p, statistics=False))
     text = json.dumps(run.ground_truth, indent=2, sort_keys=True) + "\n"
     _atomic(paths[GROUND_TRUTH_FILE], lambda p: p.write_text(text))
-    paths[AUDIT_FILE] = write_submissions(run, out / AUDIT_FILE)
+    paths[AUDIT_FILE] = write_submissions(run, out / AUDIT_FILE, audit_key)
     return paths
 
 
-def write_submissions(run: EmulationRun, path: Path) -> Path:
-    """The broker's audit trail: every submission, admitted or refused, at its virtual time, hash-chained."""
-    fresh = AuditLog(path.with_name(f".{path.name}.tmp"))
+def write_submissions(run: EmulationRun, path: Path, key: bytes | None = None) -> Path:
+    """The broker's audit trail: every submission, admitted or refused, at its virtual time, chained by MACs."""
+    key = key or load_key(key_path_for(path), create=True)
+    fresh = AuditLog(path.with_name(f".{path.name}.tmp"), key)
     for stale in (fresh.path, fresh.head):
         stale.unlink(missing_ok=True)
     rows = run.jobs.sort("submitted_at", "job_id").select(
@@ -52,7 +55,7 @@ def write_submissions(run: EmulationRun, path: Path) -> Path:
                    time)
         for pid, job_id, outcome, reason, actor, time in rows.iter_rows()
     )
-    final = AuditLog(path)
+    final = AuditLog(path, key)
     os.replace(fresh.head, final.head)
     os.replace(fresh.path, final.path)
     return path

@@ -16,7 +16,6 @@ from typing import Annotated
 
 import polars as pl
 import typer
-import yaml
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -37,10 +36,10 @@ from collector.config import CollectorConfig, ConfigError, load_config
 from collector.correlate import correlate, read_calibrations, read_jobs
 from collector.file_ingest import ingest_file
 from collector.ingest import Ingestor
+from collector.ownership import Owners
 from collector.server import CollectorServer
 from collector.store import DataDir, DataDirLocked, WriterLock, compact
 from collector.tenancy import OPEN
-from collector.wal import WriteAheadLog
 from dashboards.generate import write_all as write_dashboards
 from emulator.blocking_batch import ExportFailed
 from emulator.bulk_sink import write_bulk
@@ -53,13 +52,20 @@ from emulator.run_output import write_run
 from emulator.scenario import ScenarioError, load_scenario
 from emulator.summary import tenant_summary
 from qtenancy import __version__
-from qtenancy.audit import AuditLog
+from qtenancy.audit import (
+    AuditKeyError,
+    AuditLog,
+    AuditLogDamaged,
+    key_path_for,
+    load_key,
+)
 from qtenancy.audit import verify as verify_audit
 from qtenancy.semconv_doc import render as render_semconv
 from qtenancy.stack import StackError, free_port, start_collector
 from qtenancy.stack import down as stop_stack
 from qtenancy.stack import stop as stop_processes
 from qtenancy.stack import up as start_stack
+from qtenancy.yaml_files import load_yaml
 from slo.billing import per_tenant as billing_per_tenant
 from slo.catalogue import SliParameters
 from slo.drift import detect, unexplained
@@ -232,6 +238,12 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", help="collector c
 DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="data directory (default: runs/collector)")]
 
 
+def _os_reason(exc: OSError) -> str:
+    """An OS error as a person reads it: the reason and the file it concerns."""
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
+
+
 def _collector_config(config: Path | None, **overrides) -> CollectorConfig:
     try:
         return load_config(config, **overrides)
@@ -247,16 +259,26 @@ def collector_serve(
     host: Annotated[str | None, typer.Option(help="listen address (default 127.0.0.1)")] = None,
     http_port: Annotated[int | None, typer.Option(help="OTLP/HTTP port (default 4318; 0: any free port)")] = None,
     grpc_port: Annotated[int | None, typer.Option(help="OTLP/gRPC port (default 4317; 0: any free port)")] = None,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="serve without tokens: every caller is the platform (single user, loopback)")] = False,
 ) -> None:
     """Serve OTLP/HTTP and OTLP/gRPC until interrupted; acknowledged data survives any crash."""
-    settings = _collector_config(config, data_dir=data_dir, host=host, http_port=http_port, grpc_port=grpc_port)
+    settings = _collector_config(config, data_dir=data_dir, host=host, http_port=http_port, grpc_port=grpc_port,
+                                 insecure=insecure or None)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     try:
         server = CollectorServer(settings).start()
+    except (ConfigError, AuditKeyError, AuditLogDamaged) as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     except DataDirLocked as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        errors.print(f"[red]error:[/red] cannot serve from data directory {settings.data_dir}: {_os_reason(exc)}",
+                     highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     recovered = server.recovered
     if recovered is not None and recovered.segments:
@@ -266,7 +288,12 @@ def collector_serve(
     console.print(f"OTLP/HTTP on {server.http_endpoint}, OTLP/gRPC on {server.grpc_endpoint}, data in {settings.data_dir}",
                   highlight=False)
     stop.wait()
-    final = server.stop()
+    try:
+        final = server.stop()
+    except OSError as exc:
+        errors.print(f"[red]error:[/red] stopped, but could not compact the write-ahead log ({_os_reason(exc)}); it "
+                     "is kept and compacted at the next start", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     console.print(f"stopped; compacted {final.segments} segment(s)")
 
 
@@ -282,13 +309,14 @@ def collector_ingest(
     try:
         lock = WriterLock(data).acquire()
     except DataDirLocked as exc:
-        errors.print(f"[red]error:[/red] {exc}; send the data to the running collector instead", highlight=False)
+        errors.print(f"[red]error:[/red] {exc}; send the data to the running collector instead", highlight=False,
+                     soft_wrap=True)
         raise typer.Exit(1) from None
     failed = False
     try:
         compact(data)
-        wal = WriteAheadLog(data.wal, settings.limits.max_pending_bytes)
-        ingestor = Ingestor(wal)
+        wal = data.open_wal(settings.limits.max_pending_bytes)
+        ingestor = Ingestor(wal, Owners.from_store(data.store))
         table = Table(title="ingested")
         for column in ("file", "lines", "accepted", "rejected", "errors"):
             table.add_column(column, justify="left" if column == "file" else "right")
@@ -300,6 +328,10 @@ def collector_ingest(
             failed |= bool(report.errors)
         wal.close()
         result = compact(data)
+    except OSError as exc:
+        errors.print(f"[red]error:[/red] cannot ingest into {data.root}: {_os_reason(exc)}", highlight=False,
+                     soft_wrap=True)
+        raise typer.Exit(1) from None
     finally:
         lock.release()
     console.print(table)
@@ -314,11 +346,16 @@ def collector_correlate(config: ConfigOption = None, data_dir: DataDirOption = N
     settings = _collector_config(config, data_dir=data_dir)
     data = DataDir(settings.data_dir)
     try:
-        with WriterLock(data):
-            compact(data)
-    except DataDirLocked:
-        errors.print("a collector is serving this data directory: correlating what it has compacted so far")
-    result = correlate(data.store)
+        try:
+            with WriterLock(data):
+                compact(data)
+        except DataDirLocked:
+            errors.print("a collector is serving this data directory: correlating what it has compacted so far")
+        result = correlate(data.store)
+    except OSError as exc:
+        errors.print(f"[red]error:[/red] cannot correlate in {data.root}: {_os_reason(exc)}", highlight=False,
+                     soft_wrap=True)
+        raise typer.Exit(1) from None
     for part, reason in result.quarantined.items():
         errors.print(f"[yellow]quarantined[/yellow] {data.store / part}: {reason}", highlight=False, soft_wrap=True)
     console.print(
@@ -414,7 +451,7 @@ def _rich_table(title: str, frame: pl.DataFrame) -> Table:
 def _quotas(path: Path | None) -> dict[str, float]:
     if path is None:
         return {}
-    document = yaml.safe_load(path.read_text())
+    document = load_yaml(path, "quotas")
     if isinstance(document, dict) and "tenants" in document:
         return {t.id: t.quota_share for t in load_scenario(path).tenants}
     if not isinstance(document, dict) or not all(isinstance(v, (int, float)) for v in document.values()):
@@ -468,7 +505,12 @@ def alerts_generate(
     except (SpecError, ValueError, OSError) as exc:
         errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    written = _write_alerts(loaded, out, burn_windows, extra, runbook_base, receivers)
+    try:
+        written = _write_alerts(loaded, out, burn_windows, extra, runbook_base, receivers)
+    except OSError as exc:
+        errors.print(f"[red]error:[/red] cannot write the rules under {out} (it must be a directory): "
+                     f"{_os_reason(exc)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     for path in written:
         console.print(f"  {path}", highlight=False)
 
@@ -483,7 +525,13 @@ def dashboards_generate(
     out: Annotated[Path, typer.Option("--out", "-o", help="directory for the dashboards' JSON files")],
 ) -> None:
     """Write the executive, on-call and debug dashboards as Grafana JSON."""
-    for path in write_dashboards(out):
+    try:
+        written = write_dashboards(out)
+    except OSError as exc:
+        errors.print(f"[red]error:[/red] cannot write the dashboards under {out} (it must be a directory): "
+                     f"{_os_reason(exc)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    for path in written:
         console.print(f"  {path}", highlight=False)
 
 
@@ -555,12 +603,18 @@ app.add_typer(audit_app, name="audit")
 
 
 @audit_app.command("verify")
-def audit_verify(log: Annotated[Path, typer.Argument(help="an audit log (JSON lines, hash-chained)")]) -> None:
-    """Check the hash chain; exit 1 naming the first edited, removed or reordered record."""
+def audit_verify(
+    log: Annotated[Path, typer.Argument(help="an audit log (JSON lines, chained by keyed MACs)")],
+    key_file: Annotated[Path | None, typer.Option(help="the log's HMAC key (default: LOG.key beside it)")] = None,
+) -> None:
+    """Check the chain under the writer's key; exit 1 naming the first edited, forged, removed or reordered record."""
     try:
-        result = verify_audit(log)
+        result = verify_audit(log, load_key(key_file or key_path_for(log)))
+    except AuditKeyError as exc:
+        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     except OSError as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        errors.print(f"[red]error:[/red] {_os_reason(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     if not result.ok:
         errors.print(f"[red]tampered:[/red] {result.problem}", highlight=False, soft_wrap=True)
@@ -570,13 +624,20 @@ def audit_verify(log: Annotated[Path, typer.Argument(help="an audit log (JSON li
 
 def _store_tables(data_dir: Path | None, action: str, tenant: str | None = None) -> Tables:
     """The correlated tables, the read recorded in the data directory's audit trail as the operator's."""
-    data = DataDir(_collector_config(None, data_dir=data_dir).data_dir)
+    settings = _collector_config(None, data_dir=data_dir)
+    data = DataDir(settings.data_dir)
     try:
         jobs, calibrations = read_jobs(data.store), read_calibrations(data.store)
+        AuditLog(data.audit, load_key(settings.audit_key, create=True)).append(
+            f"cli:{getpass.getuser()}", action, tenant or "all tenants")
     except FileNotFoundError as exc:
         errors.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
-    AuditLog(data.audit).append(f"cli:{getpass.getuser()}", action, tenant or "all tenants")
+    except (OSError, AuditKeyError, AuditLogDamaged) as exc:
+        reason = _os_reason(exc) if isinstance(exc, OSError) else str(exc)
+        errors.print(f"[red]error:[/red] cannot record this read in {data.audit}: {reason}", highlight=False,
+                     soft_wrap=True)
+        raise typer.Exit(1) from None
     if tenant is not None:
         jobs = jobs.filter(pl.col("tenant") == tenant)
     return Tables(jobs, calibrations)

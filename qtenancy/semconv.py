@@ -293,3 +293,13 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(Metric.TELEMETRY_SPANS_DROPPED, MetricType.COUNTER, "", (L.BACKEND,),
                "Job spans lost between the SDK and the exporter (SLI M5)."),
 )
+
+PLATFORM_METRICS: frozenset[str] = frozenset(
+    {m.name.value for m in METRICS if Label.TENANT not in m.labels}
+    | {Metric.TENANT_INFO.value, Metric.TENANT_QUOTA.value, Metric.TENANT_QUEUE_WAIT_TARGET.value}
+)
+"""Facts about backends and the platform's own configuration: only a platform (admin) token may send them."""
+PLATFORM_RECORD_PREFIX = Span.CALIBRATION.value
+"""Calibration spans and log events (``qtenancy.calibration*``) are platform records."""
+PLATFORM_ATTRIBUTES: tuple[Attr, ...] = (Attr.CALIBRATION_VERDICT, Attr.IN_ROTATION)
+"""Attributes that drive platform alerts: a record carrying one is a platform record."""

@@ -93,7 +93,7 @@ def _wait(url: str, started: Started, timeout: float = 60) -> None:
 def start_collector(directory: Path, data_dir: Path, http_port: int, grpc_port: int) -> Started:
     """``qtenancy collector serve`` as a child process, returned once it answers its health check."""
     started = _spawn("collector", [
-        sys.executable, "-m", "qtenancy", "collector", "serve", "--data-dir", str(data_dir),
+        sys.executable, "-m", "qtenancy", "collector", "serve", "--insecure", "--data-dir", str(data_dir),
         "--http-port", str(http_port), "--grpc-port", str(grpc_port)], directory)
     try:
         _wait(f"http://127.0.0.1:{http_port}/-/healthy", started)

@@ -15,7 +15,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -26,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from qtenancy.yaml_files import YamlFileError, load_yaml_all
 from slo.catalogue import SliId, SliParameters
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -471,9 +471,9 @@ def _validate(model: type[BaseModel], document: dict, where: str):
 def load_specs(path: Path, default_window: Window = Window(30 * 86400.0)) -> list[SloSpec]:
     """Every SLO in ``path`` (one or more YAML documents); SpecError names the file, document, field and reason."""
     try:
-        documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-    except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path}: cannot read spec: {exc}") from None
+        documents = load_yaml_all(path, "spec")
+    except YamlFileError as exc:
+        raise SpecError(str(exc)) from None
     if not documents:
         raise SpecError(f"{path}: no spec in the file")
     specs: list[SloSpec] = []

@@ -1,5 +1,7 @@
+import contextlib
 import os
 import shutil
+import subprocess
 from functools import cache
 from pathlib import Path
 
@@ -52,3 +54,23 @@ def _correlated_store(run: EmulationRun, directory: Path) -> Path:
     write_bulk(run, directory)
     correlate(directory)
     return directory
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, size_bytes: int):
+    """A real file system of ``size_bytes`` mounted at ``path`` (tmpfs), so a test can fill it and free it.
+
+    Mounting needs root, as `make test` in CI runs; CI fails without it, elsewhere the test skips.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(path)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        reason = f"cannot mount a tmpfs to fill (needs root): {mounted.stderr.strip()}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)

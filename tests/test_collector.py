@@ -36,7 +36,7 @@ from collector.server import CollectorServer
 from collector.wal import WalFullError, WriteAheadLog, encode
 from emulator.bulk_sink import write_bulk
 from emulator.otlp_sink import OtlpTarget, Protocol, export_run
-from qtenancy.audit import verify
+from qtenancy.audit import key_path_for, load_key, verify
 from qtenancy.store_layout import LOGS, SPANS, scan, write_partitioned
 
 from .conftest import ROOT, TEST_SCENARIOS, run_of
@@ -55,7 +55,14 @@ def run():
 
 
 def _config(tmp_path, **kwargs) -> CollectorConfig:
+    """A collector on free ports; without tokens it is the explicitly insecure single-user one."""
+    kwargs.setdefault("insecure", "tokens" not in kwargs)
     return CollectorConfig(data_dir=tmp_path / "data", http_port=0, grpc_port=0, compact_interval_seconds=0.5, **kwargs)
+
+
+def _verify(log):
+    """The audit log checked under the key its writer made beside it."""
+    return verify(log, load_key(key_path_for(log)))
 
 
 def _post(url, body: bytes, content_type="application/x-protobuf", headers=None):
@@ -197,12 +204,12 @@ def test_tokens_map_data_to_tenants_and_reads_never_cross_tenants(run, tmp_path)
     assert [(r["actor"], r["action"]) for r in trail] == [
         ("operator", "config"), ("admin", "read_jobs"), ("tenant:owner", "read_jobs"), ("tenant:owner", "read_trace"),
         ("tenant:lab", "read_trace")]
-    assert trail[3]["detail"] == {"found": False} and verify(tmp_path / "data" / "audit.log").ok
+    assert trail[3]["detail"] == {"found": False} and _verify(tmp_path / "data" / "audit.log").ok
 
 
 def test_tenant_over_its_rate_gets_429_with_retry_after(tmp_path):
     tokens = Tokens(tenants={"lab": LAB})
-    limits = Limits(tenant_records_per_second=1, retry_after_seconds=3)
+    limits = Limits(tenant_records_per_second=1, tenant_burst_records=4, retry_after_seconds=3)
     with CollectorServer(_config(tmp_path, tokens=tokens, limits=limits)) as server:
         url = f"{server.http_endpoint}/v1/traces"
         spans = [_span_json("x", span_id=f"{i:016x}") for i in range(1, 6)]
@@ -225,10 +232,14 @@ def test_write_ahead_log_pushes_back_when_the_disk_is_behind(tmp_path):
 
 
 def _serve(data_dir, http_port, grpc_port, *options: str, preexec_fn=None):
-    """``qtenancy collector serve`` as a child process; ``options`` are more of its command-line options."""
+    """``qtenancy collector serve`` as a child process; ``options`` are more of its command-line options.
+
+    Without ``--config`` it is the explicitly insecure single-user collector.
+    """
+    insecure = () if "--config" in options else ("--insecure",)
     return subprocess.Popen(
         [sys.executable, "-m", "qtenancy", "collector", "serve", "--data-dir", str(data_dir),
-         "--http-port", str(http_port), "--grpc-port", str(grpc_port), *options],
+         "--http-port", str(http_port), "--grpc-port", str(grpc_port), *insecure, *options],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn,
     )
 
@@ -256,7 +267,7 @@ def test_sigkill_mid_load_loses_no_acknowledged_span(tmp_path):
     def load(worker: int) -> None:
         n = 0
         while not stop.is_set():
-            spans = [_span_json("load", span_id=f"{worker:04x}{n:08x}{i:04x}") for i in range(200)]
+            spans = [_span_json("load", span_id=f"{worker + 1:04x}{n:08x}{i:04x}") for i in range(200)]
             try:
                 status, _, _ = _post(f"http://127.0.0.1:{http_port}/v1/traces", _traces_json(*spans), "application/json")
             except OSError:

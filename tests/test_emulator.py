@@ -52,7 +52,7 @@ def test_cli_rejects_a_bad_scenario_with_its_reason(tmp_path):
 
 
 def _digest(run, tmp_path, name) -> dict[str, str]:
-    paths = write_run(run, tmp_path / name)
+    paths = write_run(run, tmp_path / name, audit_key=b"one key for both runs")
     return {key: hashlib.sha256(path.read_bytes()).hexdigest() for key, path in paths.items()}
 
 

@@ -20,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from collector.config import CollectorConfig
 from collector.ingest import Ingestor
+from collector.ownership import Owners
 from collector.otlp_payload import (
     JSON,
     PROTOBUF,
@@ -88,7 +89,7 @@ def _decode(signal: Signal, body: bytes, content_type: str, encoding: str | None
 
 def test_otlp_decoders_refuse_garbage_cleanly(tmp_path):
     wal = WriteAheadLog(tmp_path / "wal", 64 << 20)
-    ingestor = Ingestor(wal)
+    ingestor = Ingestor(wal, Owners())
 
     @FUZZ
     @given(signal=st.sampled_from(list(Signal)),
@@ -120,7 +121,7 @@ def _post(url: str, body: bytes, content_type: str) -> tuple[int, bytes]:
 
 
 def test_garbage_over_http_is_refused_and_the_data_around_it_kept(tmp_path):
-    config = CollectorConfig(data_dir=tmp_path / "data", http_port=0, grpc_port=0)
+    config = CollectorConfig(data_dir=tmp_path / "data", http_port=0, grpc_port=0, insecure=True)
     before = trace_service_pb2.ExportTraceServiceRequest.FromString(VALID_PROTOBUF)
     after = _traces_json(*[_span_json("after", span_id=f"{i:016x}") for i in range(100, 103)])
     statuses: set[int] = set()

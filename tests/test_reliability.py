@@ -27,7 +27,7 @@ from collector.store import DataDir
 from emulator.bulk_sink import write_bulk
 from emulator.otlp_sink import OtlpTarget, export_run
 from emulator.run_output import write_run
-from qtenancy.audit import AuditLog, verify
+from qtenancy.audit import AuditLog, key_path_for, load_key
 from qtenancy.stack import free_port
 from qtenancy.store_layout import LOGS, SPANS
 
@@ -39,6 +39,7 @@ from .test_collector import (
     _span_json,
     _stored,
     _traces_json,
+    _verify,
     _wait_healthy,
 )
 
@@ -96,7 +97,7 @@ def test_full_disk_gets_503_and_loses_nothing_acknowledged(tmp_path):
     url = f"http://127.0.0.1:{http_port}/v1/traces"
     acknowledged, refused = [], []
     for n in range(200):
-        spans = [_span_json("disk", span_id=f"{n:08x}{i:08x}") for i in range(100)]
+        spans = [_span_json("disk", span_id=f"{n + 1:08x}{i:08x}") for i in range(100)]
         status, headers, body = _post(url, _traces_json(*spans), "application/json")
         if status == 200:
             acknowledged += [s["spanId"] for s in spans]
@@ -146,7 +147,7 @@ def test_bounded_load_meets_backpressure_not_unbounded_memory(tmp_path):
         token = LAB if worker < 2 else ADMIN
         n = 0
         while not stop.is_set():
-            ids = [f"{worker:04x}{n:06x}{i:06x}" for i in range(500)]
+            ids = [f"{worker + 1:04x}{n:06x}{i:06x}" for i in range(500)]
             body = _traces_json(*[_span_json("load", span_id=s) for s in ids])
             began = time.perf_counter()
             status, headers, _ = _post(url, body, "application/json", {"Authorization": f"Bearer {token}"})
@@ -189,7 +190,7 @@ def test_bounded_load_meets_backpressure_not_unbounded_memory(tmp_path):
 
 def test_audit_trail_records_submissions_config_changes_and_reads(run, tmp_path):
     paths = write_run(run, tmp_path / "run")
-    submitted = verify(paths["audit.log"])
+    submitted = _verify(paths["audit.log"])
     assert submitted.ok and submitted.records == run.jobs.height
     records = [json.loads(line) for line in paths["audit.log"].read_text().splitlines()]
     refused = [r for r in records if not r["detail"]["admitted"]]
@@ -215,7 +216,7 @@ def test_audit_trail_records_submissions_config_changes_and_reads(run, tmp_path)
     done = subprocess.run([sys.executable, "-m", "qtenancy", "slo", "report", "--data-dir", str(data), "--tenant", "lab",
                            "--format", "json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    log = AuditLog(data / "audit.log")
+    log = AuditLog(data / "audit.log", load_key(key_path_for(data / "audit.log")))
     trail = [json.loads(line) for line in log.path.read_text().splitlines()]
     configs = [r for r in trail if r["action"] == "config"]
     assert [c["detail"]["changed"] for c in configs] == [False, False, True]
@@ -225,7 +226,7 @@ def test_audit_trail_records_submissions_config_changes_and_reads(run, tmp_path)
     assert LAB not in text and ADMIN not in text
     report = trail[-1]
     assert report["action"] == "slo_report" and report["subject"] == "lab" and report["actor"].startswith("cli:")
-    assert verify(log.path).ok
+    assert _verify(log.path).ok
 
 
 def test_telemetry_carries_no_secret_no_result_and_no_circuit(run):

@@ -1,0 +1,45 @@
+"""Reading YAML files that people write: every failure names the file and the reason, never a traceback.
+
+Covers what a hand-edited or hostile file can do: not exist, be a directory, not be UTF-8, not be YAML,
+or nest deeply enough to exhaust the parser's recursion.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class YamlFileError(ValueError):
+    """A YAML file that cannot be read, with the file and the reason in the message."""
+
+
+def _text(path: Path, what: str) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise YamlFileError(f"{path}: {what} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise YamlFileError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+
+
+def _parse(path: Path, what: str, load):
+    text = _text(path, what)
+    try:
+        return load(text)
+    except yaml.YAMLError as exc:
+        raise YamlFileError(f"{path}: {what} is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise YamlFileError(f"{path}: {what} is nested too deeply to read") from None
+
+
+def load_yaml(path: Path, what: str) -> Any:
+    """The one document of a YAML file (None when it is empty)."""
+    return _parse(path, what, yaml.safe_load)
+
+
+def load_yaml_all(path: Path, what: str) -> list[Any]:
+    """Every non-empty document of a YAML file."""
+    return _parse(path, what, lambda text: [d for d in yaml.safe_load_all(text) if d is not None])
