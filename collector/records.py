@@ -119,21 +119,20 @@ def _service(resource) -> str | None:
     return None
 
 
-def _problem(record_name: str, trace_id: str, contract: dict, tenant: str | None) -> str | None:
-    """Why a span or log record breaks the contract's rules for its name and sender, or None."""
+def _check_sender(record_name: str, trace_id: str, contract: dict, tenant: str | None) -> None:
+    """Raise ``ValueError`` when a span or log record breaks the contract's rules for its name and sender."""
     if record_name.startswith(JOB_PREFIX):
         pid = contract.get(_PID)
         if pid is None:
-            return f"has no {_PID}"
+            raise ValueError(f"has no {_PID}")
         if pid != trace_id:
-            return f"{_PID} {pid} is not its trace ID {trace_id}"
+            raise ValueError(f"{_PID} {pid} is not its trace ID {trace_id}")
     if tenant is not None:
         claimed = contract.get(_TENANT)
         if claimed is not None and claimed != tenant:
-            return f"claims tenant {claimed!r} but the token is {tenant!r}'s"
+            raise ValueError(f"claims tenant {claimed!r} but the token is {tenant!r}'s")
         if record_name.startswith(PLATFORM_RECORD_PREFIX) or _PLATFORM_ATTRIBUTES & contract.keys():
-            return "is a platform record (calibration or backend state): only a platform token may send it"
-    return None
+            raise ValueError("is a platform record (calibration or backend state): only a platform token may send it")
 
 
 def _id(raw: bytes, size: int, what: str, required: bool) -> str | None:
@@ -183,9 +182,7 @@ def _spans(request: Message, tenant: str | None, out: Flattened) -> None:
                     if end < start:
                         raise ValueError(f"ends ({end}) before it starts ({start})")
                     contract, other = _split(span.attributes)
-                    problem = _problem(span.name, trace_id, contract, tenant)
-                    if problem is not None:
-                        raise ValueError(problem)
+                    _check_sender(span.name, trace_id, contract, tenant)
                 except (TypeError, ValueError) as exc:
                     out.reject(f"span {span.name!r} of trace {span.trace_id.hex()}: {exc}")
                     continue
@@ -216,9 +213,7 @@ def _logs(request: Message, tenant: str | None, out: Flattened) -> None:
                     time_ns = _time(record.time_unix_nano or record.observed_time_unix_nano, "time")
                     contract, other = _split(record.attributes)
                     name = name or str(other.get("event.name", ""))
-                    problem = _problem(name, trace_id or "", contract, tenant)
-                    if problem is not None:
-                        raise ValueError(problem)
+                    _check_sender(name, trace_id or "", contract, tenant)
                 except (TypeError, ValueError) as exc:
                     out.reject(f"log record {name!r} of trace {record.trace_id.hex()}: {exc}")
                     continue
@@ -240,16 +235,16 @@ def _number(point) -> float | None:
     return None if kind is None else float(getattr(point, kind))
 
 
-def _metric_problem(name: str, contract: dict, other: dict, tenant: str | None) -> str | None:
+def _check_metric_sender(name: str, contract: dict, other: dict, tenant: str | None) -> None:
+    """Raise ``ValueError`` when a tenant's token sends a platform metric or one labelled with another tenant."""
     if tenant is None:
-        return None
+        return
     if name in PLATFORM_METRICS:
-        return "is a platform metric: only a platform token may send it"
+        raise ValueError("is a platform metric: only a platform token may send it")
     for key in (_TENANT, Label.TENANT.value):
         claimed = contract.get(key, other.get(key))
         if claimed is not None and claimed != tenant:
-            return f"is labelled {key}={claimed!r} but the token is {tenant!r}'s"
-    return None
+            raise ValueError(f"is labelled {key}={claimed!r} but the token is {tenant!r}'s")
 
 
 def _metrics(request: Message, tenant: str | None, out: Flattened) -> None:
@@ -259,9 +254,7 @@ def _metrics(request: Message, tenant: str | None, out: Flattened) -> None:
         try:
             time_ns = _time(point.time_unix_nano, "time")
             contract, other = _split(point.attributes)
-            problem = _metric_problem(metric.name, contract, other, tenant)
-            if problem is not None:
-                raise ValueError(problem)
+            _check_metric_sender(metric.name, contract, other, tenant)
         except (TypeError, ValueError) as exc:
             out.reject(f"data point of {metric.name!r}: {exc}")
             return

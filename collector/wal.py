@@ -28,6 +28,8 @@ from pathlib import Path
 
 import polars as pl
 
+from qtenancy.durable_files import fsync_directory, write_text_durably
+
 MAGIC = b"QTW1"
 HEADER = struct.Struct(">4sBII")
 TABLE_CODES = {"spans": 1, "logs": 2, "metric_points": 3}
@@ -120,24 +122,6 @@ def quarantine(corruption: Corruption, directory: Path) -> Path:
     return target
 
 
-def _fsync_directory(directory: Path) -> None:
-    handle = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-
-
-def _write_high_water(directory: Path, sequence: int) -> None:
-    tmp = directory / f".{HIGH_WATER}.tmp"
-    with open(tmp, "w") as handle:
-        handle.write(f"{sequence}\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, directory / HIGH_WATER)
-    _fsync_directory(directory)
-
-
 def high_water(directory: Path) -> int:
     """The highest segment number ever opened in this WAL directory (0 for a new one)."""
     try:
@@ -211,13 +195,13 @@ class WriteAheadLog:
         """Close the current segment and open the next number, recorded as used before it exists."""
         self._close_segment()
         sequence = self._sequence + 1
-        _write_high_water(self.directory, sequence)
+        write_text_durably(self.directory / HIGH_WATER, f"{sequence}\n")
         self._sequence = sequence
         path = self.directory / segment_name(sequence)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._path = path
         self._end = os.fstat(self._fd).st_size
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
 
     def _close_segment(self) -> None:
         if self._fd is not None:

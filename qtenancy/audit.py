@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from qtenancy.durable_files import write_text_durably
+
 GENESIS = "0" * 64
 HEAD_SUFFIX = ".head"
 KEY_BYTES = 32
@@ -86,14 +88,6 @@ class AuditEntry:
     detail: dict = field(default_factory=dict)
     time: str | None = None
     """When it happened (ISO 8601); the moment it is written when not given."""
-
-
-def _fsync_directory(directory: Path) -> None:
-    handle = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
 
 
 class AuditLog:
@@ -171,13 +165,7 @@ class AuditLog:
                                   f"to it: run `qtenancy audit verify {self.path}` and move the log aside") from None
 
     def _write_head(self, seq: int, last: str) -> None:
-        tmp = self.head.with_name(f".{self.head.name}.tmp")
-        with open(tmp, "w") as out:
-            out.write(json.dumps({"seq": seq, "hash": last, "mac": _head_mac(self._key, seq, last)}))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.head)
-        _fsync_directory(self.head.parent)
+        write_text_durably(self.head, json.dumps({"seq": seq, "hash": last, "mac": _head_mac(self._key, seq, last)}))
 
     def last(self, action: str) -> dict | None:
         """The latest whole record of ``action``, or None."""

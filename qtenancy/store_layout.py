@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
+from qtenancy.durable_files import fsync_directory
 from qtenancy.semconv import ATTRIBUTES, STAGES
 
 SPANS, LOGS, METRIC_POINTS, JOBS, CALIBRATIONS = "spans", "logs", "metric_points", "jobs", "calibrations"
@@ -112,11 +113,7 @@ def write_atomic(frame: pl.DataFrame, path: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    fsync_directory(path.parent)
 
 
 def read_verified(path: Path) -> pl.DataFrame:
