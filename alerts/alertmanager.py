@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, HttpUrl
 
+from contract.alert_catalogue import BACKEND_CALIBRATING
+
 
 class Receivers(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -40,7 +42,7 @@ def alertmanager_config(receivers: Receivers) -> dict:
                 "equal": ["alertname", "tenant", "backend", "sloth_id"],
             },
             {
-                "source_matchers": ['alertname="QtenancyBackendCalibrating"'],
+                "source_matchers": [f'alertname="{BACKEND_CALIBRATING.name}"'],
                 "target_matchers": ['scope="backend"'],
                 "equal": ["backend"],
             },

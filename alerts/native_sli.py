@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 
-from qtenancy.semconv import METRICS, Metric
+from contract.alert_catalogue import RUNBOOK_BASE
+from contract.semconv import METRICS, Metric
 from slo.catalogue import CATALOGUE, SliId
 from slo.specs import Grouping, RuleSource, SloSpec, SlothAlert, SlothAlerting
 
-RUNBOOKS = "https://github.com/qtenancy/qtenancy/blob/main/docs/runbooks"
 BUCKETS = {m.name: m.buckets for m in METRICS}
 LABELS = {m.name: {label.value for label in m.labels} for m in METRICS}
 
@@ -63,7 +63,7 @@ def _queries(spec: SloSpec) -> tuple[str, str]:
     raise NotGeneratable(f"{spec.name}: SLI {spec.sli} has no real-time signal in the telemetry contract")
 
 
-def rule_source(spec: SloSpec, runbook_base: str = RUNBOOKS) -> RuleSource:
+def rule_source(spec: SloSpec, runbook_base: str = RUNBOOK_BASE) -> RuleSource:
     """The spec's rules: Sloth's own SLOs as they are, qtenancy's SLIs translated to PromQL."""
     if spec.rules is not None:
         return spec.rules

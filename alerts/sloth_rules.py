@@ -9,12 +9,10 @@ of operations, so the expressions match Sloth's to the digit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from qtenancy.yaml_files import YamlFileError, load_yaml
-from slo.specs import RuleSource, format_duration, parse_duration
+from contract.alert_catalogue import BurnWindow, BurnWindows
+from contract.durations import format_duration
+from slo.specs import RuleSource
 
 SUMMARY = "{{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn rate is over expected."
 TITLE = "({severity}) {{{{$labels.sloth_service}}}} {{{{$labels.sloth_slo}}}} SLO error budget burn rate is too fast."
@@ -28,83 +26,6 @@ def go_float(value: float) -> str:
         sign, digits = exponent[0] if exponent[0] in "+-" else "+", exponent.lstrip("+-")
         return f"{mantissa.removesuffix('.0')}e{sign}{digits.zfill(2)}"
     return text.removesuffix(".0")
-
-
-@dataclass(frozen=True)
-class BurnWindow:
-    budget_percent: float
-    short_seconds: float
-    long_seconds: float
-
-    def speed(self, period_seconds: float) -> float:
-        """Sloth's burn factor, in its order of operations and units: (percent / 100) * period / long window, in hours."""
-        return (self.budget_percent / 100) * (period_seconds / 3600) / (self.long_seconds / 3600)
-
-
-@dataclass(frozen=True)
-class AlertWindows:
-    period_seconds: float
-    page_quick: BurnWindow
-    page_slow: BurnWindow
-    ticket_quick: BurnWindow
-    ticket_slow: BurnWindow
-
-    @property
-    def sli_windows(self) -> list[float]:
-        found = {w for b in (self.page_quick, self.page_slow, self.ticket_quick, self.ticket_slow)
-                 for w in (b.short_seconds, b.long_seconds)}
-        return sorted(found)
-
-
-def default_windows(period_seconds: float) -> AlertWindows:
-    """Sloth's defaults (the SRE Workbook's): 2% of the budget in 1h, 5% in 6h, 10% in 1d and in 3d."""
-    return AlertWindows(
-        period_seconds,
-        BurnWindow(2, 300, 3600), BurnWindow(5, 1800, 6 * 3600),
-        BurnWindow(10, 2 * 3600, 86400), BurnWindow(10, 6 * 3600, 3 * 86400),
-    )
-
-
-class _Window(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-    error_budget_percent: float = Field(gt=0, le=100, alias="errorBudgetPercent")
-    short_window: str = Field(alias="shortWindow")
-    long_window: str = Field(alias="longWindow")
-
-
-class _Pair(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    quick: _Window
-    slow: _Window
-
-
-class _WindowsSpec(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-    slo_period: str = Field(alias="sloPeriod")
-    page: _Pair
-    ticket: _Pair
-
-
-class _WindowsFile(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-    api_version: str = Field(alias="apiVersion", pattern="^sloth.slok.dev/v1$")
-    kind: str = Field(pattern="^AlertWindows$")
-    spec: _WindowsSpec
-
-
-def load_windows(path: Path) -> AlertWindows:
-    """A Sloth ``AlertWindows`` file (for periods other than the defaults, e.g. 7d)."""
-    try:
-        spec = _WindowsFile.model_validate(load_yaml(path, "alert windows")).spec
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
-        raise YamlFileError(f"{path}: invalid AlertWindows: {problems}") from None
-
-    def burn(w: _Window) -> BurnWindow:
-        return BurnWindow(w.error_budget_percent, parse_duration(w.short_window), parse_duration(w.long_window))
-
-    return AlertWindows(parse_duration(spec.slo_period), burn(spec.page.quick), burn(spec.page.slow),
-                        burn(spec.ticket.quick), burn(spec.ticket.slow))
 
 
 def _selector(source: RuleSource) -> str:
@@ -124,7 +45,7 @@ def _labels(source: RuleSource, extra: dict[str, str], **more: str) -> dict[str,
                         "sloth_slo": source.name, **more}.items()))
 
 
-def sli_recordings(source: RuleSource, windows: AlertWindows, extra: dict[str, str]) -> dict:
+def sli_recordings(source: RuleSource, windows: BurnWindows, extra: dict[str, str]) -> dict:
     rules = []
     for seconds in windows.sli_windows:
         window = format_duration(seconds)
@@ -140,7 +61,7 @@ def sli_recordings(source: RuleSource, windows: AlertWindows, extra: dict[str, s
     return {"name": f"sloth-slo-sli-recordings-{source.id}", "rules": rules}
 
 
-def meta_recordings(source: RuleSource, windows: AlertWindows, extra: dict[str, str], version: str) -> dict:
+def meta_recordings(source: RuleSource, windows: BurnWindows, extra: dict[str, str], version: str) -> dict:
     objective = go_float(source.objective_percent / 100)
     selector = _selector(source)
     labels = _labels(source, extra)
@@ -166,12 +87,12 @@ def meta_recordings(source: RuleSource, windows: AlertWindows, extra: dict[str, 
     return {"name": f"sloth-slo-meta-recordings-{source.id}", "rules": rules}
 
 
-def _burn_condition(source: RuleSource, windows: AlertWindows, quick: BurnWindow, slow: BurnWindow) -> str:
+def _burn_condition(source: RuleSource, windows: BurnWindows, quick: BurnWindow, slow: BurnWindow) -> str:
     budget = go_float((100 - source.objective_percent) / 100)
     selector = _selector(source)
 
     def side(window: BurnWindow) -> str:
-        speed = go_float(window.speed(windows.period_seconds))
+        speed = go_float(window.factor(windows.period_seconds))
 
         def term(seconds: float) -> str:
             return (f"max(slo:sli_error:ratio_rate{format_duration(seconds)}{selector} > ({speed} * {budget})) "
@@ -182,7 +103,7 @@ def _burn_condition(source: RuleSource, windows: AlertWindows, quick: BurnWindow
     return f"{side(quick)}\nor\n{side(slow)}\n"
 
 
-def alerts(source: RuleSource, windows: AlertWindows) -> dict | None:
+def alerts(source: RuleSource, windows: BurnWindows) -> dict | None:
     alerting = source.alerting
     rules = []
     for severity, alert, quick, slow in (
@@ -203,7 +124,7 @@ def alerts(source: RuleSource, windows: AlertWindows) -> dict | None:
 
 @dataclass(frozen=True)
 class Generation:
-    windows: AlertWindows
+    windows: BurnWindows
     extra_labels: dict[str, str]
     version: str
     recordings: bool = True

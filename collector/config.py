@@ -20,8 +20,9 @@ from pydantic import (
     model_validator,
 )
 
-from qtenancy.audit import key_path_for
-from qtenancy.yaml_files import YamlFileError, load_yaml
+from common.audit import key_path_for
+from common.yaml_files import YamlFileError, load_yaml
+from contract.data_dir import AUDIT_LOG, DEFAULT_DATA_DIR
 
 
 class ConfigError(ValueError):
@@ -60,7 +61,7 @@ class Tokens(Strict):
 
 
 class CollectorConfig(Strict):
-    data_dir: Path = Path("runs/collector")
+    data_dir: Path = DEFAULT_DATA_DIR
     insecure: bool = Field(
         False, description="serve without tokens, every caller the platform: only with this said explicitly")
     audit_key_file: Path | None = Field(
@@ -81,7 +82,7 @@ class CollectorConfig(Strict):
 
     @property
     def audit_key(self) -> Path:
-        return self.audit_key_file or key_path_for(self.data_dir / "audit.log")
+        return self.audit_key_file or key_path_for(self.data_dir / AUDIT_LOG)
 
 
 def fingerprint(config: CollectorConfig) -> dict:

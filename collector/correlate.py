@@ -17,12 +17,17 @@ from pathlib import Path
 import polars as pl
 
 from collector.store import quarantine_part, unreadable
-from qtenancy.semconv import STAGES, Attr, Event, Span
-from qtenancy.store_layout import (
+from contract.semconv import STAGES, Attr, Event, Span
+from contract.tables import (
+    CALIBRATION_SCHEMA,
     CALIBRATIONS,
+    JOB_SCHEMA,
     JOBS,
     LOGS,
     SPANS,
+    as_declared,
+    read_calibrations,
+    read_jobs,
     read_verified,
     scan_raw,
     stage_names,
@@ -167,22 +172,8 @@ def jobs_from(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.LazyFrame:
             **{f"{s.value}_start": _time(f"{s.value}_start") for s in STAGES},
             **{f"{s.value}_end": _time(f"{s.value}_end") for s in STAGES},
         )
-        .select(
-            "provenance_id",
-            *ROOT_ATTRIBUTES,
-            "submitted_at",
-            "finished_at",
-            "queue_wait_seconds",
-            "exec_seconds",
-            "submit_to_result_seconds",
-            *[c for s in STAGES for c in (f"{s.value}_start", f"{s.value}_end")],
-            "present_stages",
-            "missing_stages",
-            "has_root",
-            "complete",
-            pl.col("span_count").fill_null(0).cast(pl.Int64),
-            pl.col("log_records").fill_null(0).cast(pl.Int64),
-        )
+        .with_columns(pl.col("span_count", "log_records").fill_null(0))
+        .pipe(as_declared, JOB_SCHEMA)
         .sort("submitted_at", "provenance_id", nulls_last=True)
     )
 
@@ -200,6 +191,7 @@ def calibrations_from(spans: pl.LazyFrame) -> pl.LazyFrame:
         )
         .unique(subset=["calibration_trace_id"], keep="first", maintain_order=True)
         .sort("ended_at", "calibration_trace_id")
+        .pipe(as_declared, CALIBRATION_SCHEMA)
     )
 
 
@@ -220,8 +212,10 @@ def _parts(store: Path, table: str) -> dict[str, list[int]]:
 
 
 def _table(store: Path, name: str) -> pl.LazyFrame | None:
-    files = sorted((store / name).glob("day=*/*.parquet"))
-    return pl.scan_parquet(files, hive_partitioning=False) if files else None
+    try:
+        return read_jobs(store) if name == JOBS else read_calibrations(store)
+    except FileNotFoundError:
+        return None
 
 
 def _upsert(store: Path, name: str, key: str, time_column: str, rebuilt: pl.DataFrame) -> int:
@@ -323,17 +317,3 @@ def _correlate(store: Path) -> Correlation:
 def _count(store: Path) -> int:
     table = _table(store, JOBS)
     return 0 if table is None else table.select(pl.len()).collect().item()
-
-
-def read_jobs(store: Path) -> pl.LazyFrame:
-    table = _table(store, JOBS)
-    if table is None:
-        raise FileNotFoundError(f"{store / JOBS}: no jobs table yet; run `qtenancy collector correlate`")
-    return table
-
-
-def read_calibrations(store: Path) -> pl.LazyFrame:
-    table = _table(store, CALIBRATIONS)
-    if table is None:
-        raise FileNotFoundError(f"{store / CALIBRATIONS}: no calibrations table yet")
-    return table

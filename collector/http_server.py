@@ -38,7 +38,7 @@ from collector.otlp_payload import (
 from collector.reads import jobs_for, trace_for
 from collector.tenancy import TokenBook, UnknownToken
 from collector.wal import WalFullError
-from qtenancy.audit import AuditLog
+from common.audit import AuditLog
 
 GRPC_CODE = {400: code_pb2.INVALID_ARGUMENT, 401: code_pb2.UNAUTHENTICATED, 408: code_pb2.DEADLINE_EXCEEDED,
              413: code_pb2.RESOURCE_EXHAUSTED, 415: code_pb2.INVALID_ARGUMENT, 429: code_pb2.RESOURCE_EXHAUSTED,

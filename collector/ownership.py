@@ -19,8 +19,8 @@ from pathlib import Path
 import polars as pl
 
 from collector.records import Flattened
-from qtenancy.semconv import Attr
-from qtenancy.store_layout import LOGS, SPANS, scan_raw
+from contract.semconv import Attr
+from contract.tables import LOGS, SPANS, scan_raw
 
 _PID = Attr.PROVENANCE_ID.value
 _TENANT = Attr.TENANT.value

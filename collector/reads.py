@@ -12,10 +12,9 @@ from pathlib import Path
 
 import polars as pl
 
-from collector.correlate import read_jobs
 from collector.tenancy import Principal
-from qtenancy.semconv import Attr
-from qtenancy.store_layout import LOGS, SPANS, scan
+from contract.semconv import Attr
+from contract.tables import LOGS, SPANS, read_jobs, scan
 
 
 def _visible(jobs: pl.LazyFrame, principal: Principal) -> pl.LazyFrame:

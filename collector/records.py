@@ -20,7 +20,7 @@ import polars as pl
 from google.protobuf.message import Message
 
 from collector.otlp_payload import Signal
-from qtenancy.semconv import (
+from contract.semconv import (
     ATTRIBUTES,
     PLATFORM_ATTRIBUTES,
     PLATFORM_METRICS,
@@ -28,7 +28,7 @@ from qtenancy.semconv import (
     Attr,
     Label,
 )
-from qtenancy.store_layout import (
+from contract.tables import (
     CONTRACT_COLUMNS,
     LOG_SCHEMA,
     LOGS,

@@ -24,7 +24,7 @@ from collector.ingest import Ingestor, TokenBucket
 from collector.ownership import Owners
 from collector.store import Compaction, DataDir, WriterLock, compact
 from collector.tenancy import TokenBook
-from qtenancy.audit import AuditLog, load_key
+from common.audit import AuditLog, load_key
 
 log = logging.getLogger("qtenancy.collector")
 ACCEPT_ERROR_EVERY_SECONDS = 60.0

@@ -23,7 +23,8 @@ from collector.wal import (
     segments,
     sequence_of,
 )
-from qtenancy.store_layout import IDENTITY, write_partitioned
+from contract.data_dir import AUDIT_LOG, STORE
+from contract.tables import IDENTITY, write_partitioned
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class DataDir:
 
     @property
     def store(self) -> Path:
-        return self.root / "store"
+        return self.root / STORE
 
     @property
     def quarantine(self) -> Path:
@@ -44,7 +45,7 @@ class DataDir:
 
     @property
     def audit(self) -> Path:
-        return self.root / "audit.log"
+        return self.root / AUDIT_LOG
 
     def highest_part_sequence(self) -> int:
         """The highest segment number any compacted part is named after (0 when none is)."""

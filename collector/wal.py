@@ -28,7 +28,7 @@ from pathlib import Path
 
 import polars as pl
 
-from qtenancy.durable_files import fsync_directory, write_text_durably
+from common.durable_files import fsync_directory, write_text_durably
 
 MAGIC = b"QTW1"
 HEADER = struct.Struct(">4sBII")

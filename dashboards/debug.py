@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from grafanalib import core as g
 
+from contract.semconv import Metric as M
 from dashboards.builder import Panel, Query, dashboard
-from qtenancy.semconv import Metric as M
 
 T = 'tenant=~"$tenant"'
 B = 'backend=~"$backend"'

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from contract.semconv import Metric as M
 from dashboards.builder import Panel, Query, dashboard
-from qtenancy.semconv import Metric as M
 
 T = 'tenant=~"$tenant"'
 B = 'backend=~"$backend"'

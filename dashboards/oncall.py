@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contract.alert_catalogue import STARVATION
+from contract.semconv import Metric as M
 from dashboards.builder import DATASOURCE, Panel, Query, dashboard
-from qtenancy.semconv import Metric as M
 
 T = 'tenant=~"$tenant"'
 B = 'backend=~"$backend"'
@@ -24,7 +25,7 @@ def build():
               (Query(f"sum by (backend) ({M.QUEUE_LENGTH}{{{B}, {T}}})", "{{backend}}"),), width=12),
         Panel("Oldest waiting job by tenant", "timeseries",
               (Query(f"{M.QUEUE_OLDEST_AGE}{{{T}}}", "{{tenant}}"),), unit="s", width=12,
-              thresholds=(("green", None), ("red", 3600.0))),
+              thresholds=(("green", None), ("red", STARVATION.bound_seconds))),
         Panel("Running jobs by tenant", "timeseries",
               (Query(f"sum by (tenant) ({M.RUNNING_JOBS}{{{T}, {B}}})", "{{tenant}}"),), width=12),
         Panel("Queue wait p95 by tenant", "timeseries",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from contract.semconv import RejectReason
 from emulator.circuits import Circuit, malformed_reason
 from emulator.scenario import Tenant
-from qtenancy.semconv import RejectReason
 
 MAX_SHOTS = 1_000_000
 

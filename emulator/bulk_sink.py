@@ -12,9 +12,9 @@ from pathlib import Path
 
 import polars as pl
 
+from contract.tables import LOGS, SPANS, conform, write_partitioned
 from emulator.run import EmulationRun
 from emulator.telemetry_records import log_records, span_records
-from qtenancy.store_layout import LOGS, SPANS, conform, write_partitioned
 
 
 def write_bulk(run: EmulationRun, store: Path) -> dict[str, int]:

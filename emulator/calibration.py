@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from contract.semconv import CalibrationVerdict
 from emulator.devices import DeviceSnapshot
 from emulator.scenario import CalibrationDrift, CalibrationPolicy
-from qtenancy.semconv import CalibrationVerdict
 
 MIN_BUCKET = -2
 RETUNE_JITTER = (-1, 0, 0, 1)

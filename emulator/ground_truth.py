@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import polars as pl
 
+from contract.ground_truth import GroundTruth, fault_ids
+from contract.semconv import FailureReason, Outcome
 from emulator.scenario import (
     BackendOutage,
     BillingDiscrepancy,
@@ -16,17 +18,7 @@ from emulator.scenario import (
     SchedulerStarvation,
     TelemetryLoss,
 )
-from qtenancy.semconv import FailureReason, Outcome
 
-FAULT_IDS = {
-    "calibration_drift": "F1",
-    "scheduler_starvation": "F2",
-    "telemetry_loss": "F3",
-    "noisy_neighbour": "F4",
-    "billing_discrepancy": "F5",
-    "preprocess_timeout": "hybrid-timeout",
-    "backend_outage": "backend-outage",
-}
 VICTIM_CROSSTALK = 0.02
 """A job whose output was depolarized by at least this much by the antagonist counts as hurt."""
 
@@ -42,7 +34,7 @@ def _window(scenario: Scenario, start: float, end: float) -> dict:
 
 def _started_in(start: float, end: float, scenario: Scenario) -> pl.Expr:
     t0 = scenario.start
-    return pl.col("started_at").is_between(t0 + timedelta(seconds=start), t0 + timedelta(seconds=end), closed="left")
+    return pl.col("execute_start").is_between(t0 + timedelta(seconds=start), t0 + timedelta(seconds=end), closed="left")
 
 
 def _submitted_in(start: float, end: float, scenario: Scenario) -> pl.Expr:
@@ -56,12 +48,12 @@ def _tenants(jobs: pl.DataFrame, where: pl.Expr) -> tuple[list[str], int]:
 
 
 def ground_truth(scenario: Scenario, seed: int, jobs: pl.DataFrame, calibrations: pl.DataFrame) -> dict:
+    """The answer key of a run, validated as the typed ``GroundTruth`` and returned as its JSON form."""
     groups = {b.name: b.control_group for b in scenario.backends}
+    injected = [f for f in scenario.faults if f.start < scenario.horizon]
     faults = []
-    for f in scenario.faults:
-        if f.start >= scenario.horizon:
-            continue  # never injected: the run ended before the fault's window opened
-        entry = {"id": FAULT_IDS[f.kind], "kind": f.kind, **_window(scenario, f.start, f.end)}
+    for f, fault_id in zip(injected, fault_ids([f.kind for f in injected]), strict=True):
+        entry = {"id": fault_id, "kind": f.kind, **_window(scenario, f.start, f.end)}
         match f:
             case CalibrationDrift():
                 victims, count = _tenants(jobs, (pl.col("backend") == f.backend) & _started_in(f.start, f.end, scenario))
@@ -135,7 +127,7 @@ def ground_truth(scenario: Scenario, seed: int, jobs: pl.DataFrame, calibrations
                     & (pl.col("outcome") == Outcome.FAILED.value)
                     & (pl.col("reason") == FailureReason.BACKEND_DOWN.value)
                 )
-                moved = (pl.col("reroutes") > 0) & pl.col("queued_at").is_between(
+                moved = (pl.col("reroutes") > 0) & pl.col("queue_start").is_between(
                     scenario.start + timedelta(seconds=f.start - 3600), scenario.start + timedelta(seconds=f.end)
                 )
                 victims, count = _tenants(jobs, failed | moved)
@@ -146,10 +138,5 @@ def ground_truth(scenario: Scenario, seed: int, jobs: pl.DataFrame, calibrations
                     "jobs_affected": count,
                 }
         faults.append(entry)
-    return {
-        "scenario": scenario.name,
-        "seed": seed,
-        "start": scenario.start.isoformat(),
-        "horizon_seconds": scenario.horizon,
-        "faults": faults,
-    }
+    return GroundTruth(scenario=scenario.name, seed=seed, start=scenario.start.isoformat(),
+                       horizon_seconds=scenario.horizon, faults=faults).model_dump(mode="json")

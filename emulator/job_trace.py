@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import polars as pl
 
+from contract.semconv import STAGES, FailureReason, RejectReason, Stage
 from emulator.simulation import METER_SECONDS, NOTIFY_SECONDS, STORE_SECONDS
-from qtenancy.semconv import STAGES, FailureReason, RejectReason, Stage
 
 _STORE = timedelta(seconds=STORE_SECONDS)
 _METER = timedelta(seconds=METER_SECONDS)
@@ -25,13 +25,13 @@ def _when(condition: pl.Expr, value: pl.Expr) -> pl.Expr:
 
 def stage_bounds() -> dict[Stage, tuple[pl.Expr, pl.Expr]]:
     """Start and end of each stage as expressions over the jobs table; null start: the job had no such stage."""
-    submitted, queued, started = pl.col("submitted_at"), pl.col("queued_at"), pl.col("started_at")
-    exec_end, post_end, finished = pl.col("exec_end_at"), pl.col("post_end_at"), pl.col("finished_at")
+    submitted, queued, started = pl.col("submitted_at"), pl.col("queue_start"), pl.col("execute_start")
+    exec_end, post_end, finished = pl.col("execute_end"), pl.col("post_process_end"), pl.col("finished_at")
     ran = started.is_not_null()
     closed = exec_end.is_not_null() & finished.is_not_null()
     return {
-        Stage.SUBMIT: (submitted, pl.coalesce(queued, finished, pl.col("authorized_at"))),
-        Stage.AUTHORIZE: (submitted, pl.col("authorized_at")),
+        Stage.SUBMIT: (submitted, pl.coalesce(queued, finished, pl.col("authorize_end"))),
+        Stage.AUTHORIZE: (submitted, pl.col("authorize_end")),
         Stage.QUEUE: (queued, _when(queued.is_not_null(), pl.coalesce(started, finished, queued))),
         Stage.SCHEDULE: (_when(ran, started), _when(ran, started)),
         Stage.CALIBRATION_CHECK: (_when(ran, started), _when(ran, started)),

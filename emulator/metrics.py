@@ -12,10 +12,10 @@ import heapq
 import polars as pl
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
 
+from contract.semconv import METRICS, Metric, MetricSpec, MetricType
 from emulator.job_trace import present_stage_mask
 from emulator.run import EmulationRun
 from emulator.scenario import BackendOutage
-from qtenancy.semconv import METRICS, Metric, MetricSpec, MetricType
 
 QUEUED, STARTED, EXEC_END, FINISHED, CAL_START, CAL_END, DOWN, UP = range(8)
 """Event kinds; at equal times they apply in this order."""
@@ -41,7 +41,7 @@ def _ns(column: str) -> pl.Expr:
 def _events(run: EmulationRun) -> pl.DataFrame:
     """(time_ns, kind, ref) for every event, sorted; ref is a job row, calibration row or backend index."""
     jobs = run.jobs.lazy().filter(pl.col("backend").is_not_null() | pl.col("finished_at").is_not_null())
-    queued = pl.col("queued_at").is_not_null() & pl.col("backend").is_not_null()
+    queued = pl.col("queue_start").is_not_null() & pl.col("backend").is_not_null()
     calibrations = run.calibrations.lazy().with_row_index("ref")
     horizon_ns = int(run.scenario.start.timestamp() * 1e9 + run.scenario.horizon * 1e9)
     start_ns = int(run.scenario.start.timestamp() * 1e9)
@@ -52,9 +52,9 @@ def _events(run: EmulationRun) -> pl.DataFrame:
         if isinstance(f, BackendOutage) and f.start < run.scenario.horizon
     ]
     frames = [
-        jobs.filter(queued).select(time_ns=_ns("queued_at"), kind=pl.lit(QUEUED), ref="job_id"),
-        jobs.filter(pl.col("started_at").is_not_null()).select(time_ns=_ns("started_at"), kind=pl.lit(STARTED), ref="job_id"),
-        jobs.filter(pl.col("exec_end_at").is_not_null()).select(time_ns=_ns("exec_end_at"), kind=pl.lit(EXEC_END), ref="job_id"),
+        jobs.filter(queued).select(time_ns=_ns("queue_start"), kind=pl.lit(QUEUED), ref="job_id"),
+        jobs.filter(pl.col("execute_start").is_not_null()).select(time_ns=_ns("execute_start"), kind=pl.lit(STARTED), ref="job_id"),
+        jobs.filter(pl.col("execute_end").is_not_null()).select(time_ns=_ns("execute_end"), kind=pl.lit(EXEC_END), ref="job_id"),
         jobs.filter(pl.col("finished_at").is_not_null()).select(time_ns=_ns("finished_at"), kind=pl.lit(FINISHED), ref="job_id"),
         calibrations.select(time_ns=_ns("started_at"), kind=pl.lit(CAL_START), ref="ref"),
         calibrations.select(time_ns=_ns("ended_at"), kind=pl.lit(CAL_END), ref="ref"),
@@ -89,9 +89,9 @@ def _job_columns(run: EmulationRun) -> dict[str, list]:
             "outcome",
             usable=pl.when(pl.col("usable")).then(pl.lit("true")).otherwise(pl.lit("false")),
             submitted_ns=_ns("submitted_at"),
-            queued_ns=_ns("queued_at"),
+            queued_ns=_ns("queue_start"),
             finished_ns=_ns("finished_at"),
-            started=pl.col("started_at").is_not_null(),
+            started=pl.col("execute_start").is_not_null(),
             queue_wait="queue_wait_seconds",
             exec_seconds="exec_seconds",
             fidelity="measured_fidelity",

@@ -12,22 +12,22 @@ import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from enum import StrEnum
 
 import polars as pl
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
+from common.version import VERSION
+from contract.semconv import INSTRUMENTATION_SCOPE, SCHEMA_URL, STAGES
 from emulator.blocking_batch import (
     BlockingBatchLogRecordProcessor,
     BlockingBatchSpanProcessor,
 )
+from emulator.otlp_target import OtlpTarget
 from emulator.run import EmulationRun
 from emulator.span_loss import LossCounts, LossPlan, TelemetryLossProcessor
 from emulator.telemetry_records import (
@@ -43,63 +43,10 @@ from emulator.telemetry_records import (
     log_records,
     span_records,
 )
-from qtenancy import __version__
-from qtenancy.semconv import INSTRUMENTATION_SCOPE, SCHEMA_URL, STAGES
 
 BATCH_SIZE = 512
 PROGRESS_EVERY = 10_000
 SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-
-
-class Protocol(StrEnum):
-    HTTP = "http/protobuf"
-    GRPC = "grpc"
-
-
-@dataclass(frozen=True)
-class OtlpTarget:
-    """Where to export: an OTLP/HTTP base URL (``http://host:4318``) or a gRPC ``host:port``."""
-
-    endpoint: str
-    protocol: Protocol = Protocol.HTTP
-    headers: tuple[tuple[str, str], ...] = ()
-    gzip: bool = False
-    timeout: float = 30.0
-
-    def exporters(self) -> tuple[SpanExporter, LogRecordExporter]:
-        headers = dict(self.headers)
-        if self.protocol is Protocol.GRPC:
-            from grpc import Compression as GrpcCompression
-            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
-                OTLPLogExporter as GrpcLogs,
-            )
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-                OTLPSpanExporter as GrpcSpans,
-            )
-
-            options = {
-                "endpoint": self.endpoint.removeprefix("http://"),
-                "insecure": not self.endpoint.startswith("https://"),
-                "headers": headers,
-                "timeout": self.timeout,
-                "compression": GrpcCompression.Gzip if self.gzip else None,
-            }
-            return GrpcSpans(**options), GrpcLogs(**options)
-        from opentelemetry.exporter.otlp.proto.http import Compression
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-            OTLPSpanExporter,
-        )
-
-        base = self.endpoint.rstrip("/")
-        options = {
-            "headers": headers,
-            "timeout": self.timeout,
-            "compression": Compression.Gzip if self.gzip else Compression.NoCompression,
-        }
-        return OTLPSpanExporter(endpoint=f"{base}/v1/traces", **options), OTLPLogExporter(
-            endpoint=f"{base}/v1/logs", **options
-        )
 
 
 @dataclass(frozen=True)
@@ -125,7 +72,7 @@ def resource(run: EmulationRun) -> Resource:
         {
             "service.name": SERVICE_NAME,
             "service.namespace": "qtenancy",
-            "service.version": __version__,
+            "service.version": VERSION,
             "qtenancy.scenario": run.scenario.name,
             "qtenancy.seed": run.seed,
         },
@@ -190,7 +137,7 @@ def _export_shard(shard: _Shard, target: OtlpTarget, run_resource: Resource,
     logs = BlockingBatchLogRecordProcessor(log_exporter, BATCH_SIZE)
     logger_provider = LoggerProvider(resource=run_resource, shutdown_on_exit=False)
     logger_provider.add_log_record_processor(logs)
-    emitter = _Emitter(shard, run_resource, loss, logger_provider.get_logger(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL))
+    emitter = _Emitter(shard, run_resource, loss, logger_provider.get_logger(INSTRUMENTATION_SCOPE, VERSION, schema_url=SCHEMA_URL))
     times = (shard.spans["end_ns"], shard.logs["time_ns"])
     emit = (emitter.span, emitter.log)
     total = len(shard.rows)
@@ -272,7 +219,7 @@ class _Emitter:
         self._loss = loss
         self._logger = logger
         self._resource = run_resource
-        self._scope = InstrumentationScope(INSTRUMENTATION_SCOPE, __version__, SCHEMA_URL)
+        self._scope = InstrumentationScope(INSTRUMENTATION_SCOPE, VERSION, SCHEMA_URL)
         self.spans = shard.spans
         self.logs = shard.logs
 

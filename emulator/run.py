@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from contract.semconv import Outcome
+from contract.tables import stage_names
 from emulator.ground_truth import ground_truth
 from emulator.job_log import JobLog
 from emulator.job_trace import present_stage_mask
@@ -16,8 +18,6 @@ from emulator.results import measured_fidelity
 from emulator.scenario import Scenario, TelemetryLoss
 from emulator.simulation import Simulation
 from emulator.telemetry_loss import decide
-from qtenancy.semconv import Outcome
-from qtenancy.store_layout import stage_names
 
 
 @dataclass
@@ -132,11 +132,11 @@ def _jobs_frame(sim: Simulation, log: JobLog, fidelity: np.ndarray, lost: np.nda
             qubits=pl.col("circuit").replace_strict(dict(enumerate(c.num_qubits for c in circuits)), return_dtype=pl.Int64),
             shots=pl.col("shots").cast(pl.Int64),
             submitted_at=_timestamp("submitted", epoch_us),
-            authorized_at=_timestamp("authorized", epoch_us),
-            queued_at=_timestamp("queued", epoch_us),
-            started_at=_timestamp("started", epoch_us),
-            exec_end_at=_timestamp("exec_end", epoch_us),
-            post_end_at=_timestamp("post_end", epoch_us),
+            authorize_end=_timestamp("authorized", epoch_us),
+            queue_start=_timestamp("queued", epoch_us),
+            execute_start=_timestamp("started", epoch_us),
+            execute_end=_timestamp("exec_end", epoch_us),
+            post_process_end=_timestamp("post_end", epoch_us),
             finished_at=_timestamp("finished", epoch_us),
             queue_wait_seconds="queue_wait_seconds",
             expected_runtime_seconds=pl.col("expected_runtime").fill_nan(None),

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import polars as pl
 
+from common.audit import AuditEntry, AuditLog, key_path_for, load_key
+from contract.semconv import Outcome
 from emulator.run import EmulationRun
-from qtenancy.audit import AuditEntry, AuditLog, key_path_for, load_key
-from qtenancy.semconv import Outcome
 
 JOBS_FILE = "jobs.parquet"
 CALIBRATIONS_FILE = "calibrations.parquet"

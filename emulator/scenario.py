@@ -21,8 +21,9 @@ from pydantic import (
     model_validator,
 )
 
-from qtenancy.semconv import Priority
-from qtenancy.yaml_files import YamlFileError, load_yaml
+from common.yaml_files import YamlFileError, load_yaml
+from contract.semconv import Priority
+from emulator.shipped import scenario_path
 
 _OFFSET = re.compile(r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
@@ -314,6 +315,8 @@ class ScenarioError(ValueError):
 
 
 def load_scenario(path: Path) -> Scenario:
+    """A scenario file, or the shipped scenario of that name; ScenarioError names the file, field and reason."""
+    path = scenario_path(path)
     try:
         raw = load_yaml(path, "scenario")
     except YamlFileError as exc:

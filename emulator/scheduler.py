@@ -13,8 +13,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from contract.semconv import PRIORITY_TIER
 from emulator.scenario import Scenario, SchedulerStarvation
-from qtenancy.semconv import PRIORITY_TIER
 
 TOP_TIER = max(PRIORITY_TIER.values())
 COST_WEIGHT = {"best_fidelity": 0.0, "balanced": 0.05, "cheapest": 1.0}

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from qtenancy.semconv import STAGES
-from qtenancy.semconv import Span as SpanName
+from contract.semconv import STAGES
+from contract.semconv import Span as SpanName
 
 
 @dataclass(frozen=True)

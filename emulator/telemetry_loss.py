@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from contract.semconv import STAGES
 from emulator.scenario import TelemetryLoss
-from qtenancy.semconv import STAGES
 
 
 def decide(

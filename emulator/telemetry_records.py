@@ -2,7 +2,7 @@
 
 The OTLP sink turns these rows into SDK spans and log records; the bulk sink writes them straight into
 the collector's Parquet layout. One source means both paths deliver the same telemetry, field by field.
-Columns follow the store's schema (``qtenancy.store_layout``), plus ``group`` (which attributes a row may
+Columns follow the store's schema (``contract.tables``), plus ``group`` (which attributes a row may
 carry), ``order`` (tie-break in export order), ``dropped`` (fault F3 loses it) and ``delay_ns`` (F3 holds
 it back). Rows come sorted in export order: by end time, as a live broker emits them.
 """
@@ -13,10 +13,10 @@ import hashlib
 
 import polars as pl
 
+from contract.semconv import STAGES, Attr, CalibrationVerdict, Event, Outcome, Span
+from contract.tables import stage_names
 from emulator.job_trace import FAILING_STAGE, present_stage_mask, stage_spans
 from emulator.run import EmulationRun
-from qtenancy.semconv import STAGES, Attr, CalibrationVerdict, Event, Outcome, Span
-from qtenancy.store_layout import stage_names
 
 STAGE_GROUP, ROOT_GROUP, CALIBRATION_GROUP, ADMISSION_GROUP, FINISHED_GROUP = range(5)
 ROOT_ORDER = len(STAGES)
@@ -196,7 +196,7 @@ def _job_logs(jobs: pl.LazyFrame) -> pl.LazyFrame:
     common = {"trace_id": pl.col("provenance_id"), "span_id": pl.col("root_span_id"), "seq": pl.col("job_id")}
     admission = jobs.select(
         **common,
-        time_ns=_ns("authorized_at"),
+        time_ns=_ns("authorize_end"),
         severity_number=pl.when(rejected).then(SEVERITY_WARN).otherwise(SEVERITY_INFO),
         severity_text=pl.when(rejected).then(pl.lit("WARN")).otherwise(pl.lit("INFO")),
         event_name=pl.when(rejected).then(pl.lit(Event.JOB_REJECTED.value)).otherwise(pl.lit(Event.JOB_ADMITTED.value)),

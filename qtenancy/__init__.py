@@ -1,3 +1,5 @@
 """qtenancy: observability and SLO analytics for multi-tenant quantum clouds."""
 
-__version__ = "0.1.0"
+from common.version import VERSION as __version__
+
+__all__ = ["__version__"]

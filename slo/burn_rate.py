@@ -2,44 +2,34 @@
 
 Events are counted in fixed steps on a complete grid (every group, every step, zero where nothing
 happened); each window's bad and total events are rolling sums over that grid, so the burn rate at a
-step covers exactly the window ending there. Page: 1h and 5m above 14.4, or 6h and 30m above 6.
-Ticket: 1d and 2h above 3, or 3d and 6h above 1. Also the forecast of when the budget runs out.
+step covers exactly the window ending there. The windows and factors are the alert catalogue's, the same
+the generated rules use (for 30 days: page on 1h and 5m above 14.4, or 6h and 30m above 6; ticket on 1d
+and 2h above 3, or 3d and 6h above 1). Also the forecast of when the budget runs out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import polars as pl
 
-from slo.specs import format_duration
+from contract.alert_catalogue import (
+    BurnWindow,
+    BurnWindows,
+    Severity,
+    default_burn_windows,
+)
+from contract.durations import format_duration
 
 STEP_SECONDS = 300
 
 
-@dataclass(frozen=True)
-class AlertWindow:
-    severity: str
-    long_seconds: int
-    short_seconds: int
-    factor: float
-
-    @property
-    def name(self) -> str:
-        return f"{self.severity}:{format_duration(self.long_seconds)}/{format_duration(self.short_seconds)}"
+def alert_label(window: BurnWindow) -> str:
+    """``page:1h/5m``: the column of one window pair's alert, and how reports name it."""
+    return f"{window.severity}:{format_duration(window.long_seconds)}/{format_duration(window.short_seconds)}"
 
 
-MULTIWINDOW = (
-    AlertWindow("page", 3600, 300, 14.4),
-    AlertWindow("page", 6 * 3600, 1800, 6.0),
-    AlertWindow("ticket", 86400, 2 * 3600, 3.0),
-    AlertWindow("ticket", 3 * 86400, 6 * 3600, 1.0),
-)
-WINDOWS = sorted({w for a in MULTIWINDOW for w in (a.long_seconds, a.short_seconds)})
-
-
-def burn_column(seconds: int) -> str:
+def burn_column(seconds: float) -> str:
     return f"burn_{format_duration(seconds)}"
 
 
@@ -52,10 +42,12 @@ def _burn(bad: pl.Expr, total: pl.Expr, objective: float) -> pl.Expr:
 
 
 def burn_rates(events: pl.LazyFrame, objective: float, start: datetime, end: datetime,
-               step_seconds: int = STEP_SECONDS) -> pl.DataFrame:
+               windows: BurnWindows | None = None, step_seconds: int = STEP_SECONDS) -> pl.DataFrame:
     """Per group and step (labelled by the step's end): the burn rate over every window, and the alerts."""
+    windows = windows or default_burn_windows()
+    spans = [int(w) for w in windows.sli_windows]
     step = f"{step_seconds}s"
-    lead = timedelta(seconds=max(WINDOWS))
+    lead = timedelta(seconds=max(spans))
     counted = (
         events.filter(pl.col("time") > start - lead, pl.col("time") <= end)
         .with_columns(at=(pl.col("time") - timedelta(microseconds=1)).dt.truncate(step) + timedelta(seconds=step_seconds))
@@ -79,20 +71,23 @@ def burn_rates(events: pl.LazyFrame, objective: float, start: datetime, end: dat
                     pl.col("total").rolling_sum(w // step_seconds, min_samples=1).over("group"),
                     objective,
                 ).alias(burn_column(w))
-                for w in WINDOWS
+                for w in spans
             ]
         )
         .filter(pl.col("at") > start, pl.col("at") <= end)
     )
+    factor = {alert_label(a): a.factor(windows.period_seconds) for a in windows.pairs}
     alerts = {
-        a.name: (pl.col(burn_column(a.long_seconds)) > a.factor) & (pl.col(burn_column(a.short_seconds)) > a.factor)
-        for a in MULTIWINDOW
+        alert_label(a): (pl.col(burn_column(a.long_seconds)) > factor[alert_label(a)])
+        & (pl.col(burn_column(a.short_seconds)) > factor[alert_label(a)])
+        for a in windows.pairs
     }
     return (
         rolled.with_columns(**alerts)
         .with_columns(
-            page=pl.any_horizontal([alerts[a.name] for a in MULTIWINDOW if a.severity == "page"]),
-            ticket=pl.any_horizontal([alerts[a.name] for a in MULTIWINDOW if a.severity == "ticket"]),
+            page=pl.any_horizontal([alerts[alert_label(a)] for a in windows.pairs if a.severity is Severity.PAGE]),
+            ticket=pl.any_horizontal([alerts[alert_label(a)] for a in windows.pairs if a.severity is Severity.TICKET]),
+            peak_window=pl.col(burn_column(windows.page_quick.long_seconds)),
         )
         .collect()
     )
@@ -106,7 +101,7 @@ def episodes(rates: pl.DataFrame, severity: str) -> pl.DataFrame:
         .with_columns(run=(pl.col(severity) != pl.col(severity).shift(1).over("group")).fill_null(True).cum_sum())
         .filter(pl.col(severity))
         .group_by("group", "run")
-        .agg(start=pl.col("at").min(), end=pl.col("at").max(), peak_burn_1h=pl.col("burn_1h").max())
+        .agg(start=pl.col("at").min(), end=pl.col("at").max(), peak_burn=pl.col("peak_window").max())
         .drop("run")
         .sort("start", "group")
         .collect()

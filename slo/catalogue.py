@@ -15,7 +15,8 @@ from enum import StrEnum
 
 import polars as pl
 
-from qtenancy.semconv import CalibrationVerdict, Outcome
+from contract.alert_catalogue import BILLING, BILLING_DELTA, CALIBRATION_FAILING
+from contract.semconv import CalibrationVerdict, Outcome
 
 
 class SliId(StrEnum):
@@ -38,7 +39,7 @@ class Table(StrEnum):
 class SliParameters:
     queue_wait_seconds: float = 300.0
     latency_factor: float = 2.0
-    meter_granularity_seconds: float = 5.0
+    meter_granularity_seconds: float = BILLING.meter_granularity_seconds
     billing_tolerance_seconds: float = 1e-3
     completeness_grace_seconds: float = 3600.0
     reproducibility_alpha: float = 0.01
@@ -101,7 +102,7 @@ CATALOGUE: dict[SliId, Sli] = {
         lambda p: pl.col("verdict") == CalibrationVerdict.PASS.value,
         "calibration runs; good: within spec",
         "calibration runs come hours apart, so one failure is all of an hour's events and burn-rate windows "
-        "would page on every transient; QtenancyCalibrationFailing watches persistence",
+        f"would page on every transient; {CALIBRATION_FAILING.name} watches persistence",
     ),
     SliId.M5: Sli(
         SliId.M5, "telemetry completeness", Table.JOBS, "submitted_at",
@@ -116,7 +117,7 @@ CATALOGUE: dict[SliId, Sli] = {
         & pl.col("billed_seconds").is_not_null(),
         lambda p: billing_delta(p.meter_granularity_seconds).abs() <= p.billing_tolerance_seconds,
         "executed jobs; good: billed what the meter owes for the execution the trace shows",
-        "SLI M6 has no real-time signal in the telemetry contract; QtenancyBillingDelta watches billing",
+        f"SLI M6 has no real-time signal in the telemetry contract; {BILLING_DELTA.name} watches billing",
     ),
     SliId.M8: Sli(
         SliId.M8, "submit-to-result latency", Table.JOBS, "finished_at",

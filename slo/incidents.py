@@ -12,14 +12,32 @@ page on its first few events.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 from scipy.sparse.csgraph import connected_components
 
-from qtenancy.semconv import CalibrationVerdict, FailureReason
-from slo.burn_rate import MULTIWINDOW, burn_rates, episodes
+from contract.alert_catalogue import (
+    BACKEND_DOWN,
+    BACKEND_OUT_OF_ROTATION,
+    BILLING,
+    BILLING_DELTA,
+    CALIBRATION,
+    CALIBRATION_FAILING,
+    FIDELITY_BELOW_PREDICTION,
+    SCHEDULER_STARVATION,
+    STARVATION,
+    Alert,
+    BurnWindows,
+    Severity,
+)
+from contract.durations import format_duration
+from contract.semconv import CalibrationVerdict, FailureReason
+from contract.tables import SIGNAL_SCHEMA, UTC_US
+from slo.burn_rate import alert_label, burn_rates, episodes
 from slo.catalogue import CATALOGUE, billing_delta
 from slo.sli import NotComputable, Tables, events, window_start
 from slo.specs import SloSpec
@@ -30,20 +48,12 @@ ONSET_LOOKBACK = timedelta(hours=1)
 SCOPE_SHARE = 0.1
 """A tenant or backend is in a burn signal's scope when it holds at least this share of its bad events."""
 CARRIED = ("provenance_id", "tenant", "backend")
-CALIBRATION_REPEAT = timedelta(hours=6)
-STARVATION_SECONDS = 3600.0
-STARVATION_HOLD = timedelta(minutes=5)
-BILLING_DETECTION_SECONDS = 1800.0
+CALIBRATION_REPEAT = timedelta(seconds=CALIBRATION.within_seconds)
+STARVATION_HOLD = timedelta(seconds=STARVATION.hold_seconds)
 CHAIN_GAP = timedelta(hours=1)
 
 SIGNAL_ORDER = ("detected_at", "alert", "start", "end", "evidence")
 """A total order of signals, so every table built from them comes out the same way each time."""
-UTC_US = pl.Datetime("us", "UTC")
-SIGNAL_SCHEMA = {
-    "signal": pl.String, "alert": pl.String, "severity": pl.String, "backends": pl.List(pl.String),
-    "tenants": pl.List(pl.String), "suspect": pl.String, "start": UTC_US, "detected_at": UTC_US, "end": UTC_US,
-    "jobs": pl.Int64, "first_job": pl.String, "evidence": pl.String,
-}
 
 
 def _signals(frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -52,6 +62,11 @@ def _signals(frame: pl.LazyFrame) -> pl.LazyFrame:
     return frame.with_columns(
         pl.lit(None, dtype).alias(name) for name, dtype in SIGNAL_SCHEMA.items() if name not in present
     ).select(pl.col(name).cast(dtype) for name, dtype in SIGNAL_SCHEMA.items())
+
+
+def _raised(alert: Alert) -> dict[str, pl.Expr]:
+    """The name and severity columns of a signal of a catalogued alert."""
+    return {"alert": pl.lit(alert.name), "severity": pl.lit(alert.severity.value)}
 
 
 def _chains(frame: pl.LazyFrame, by: str, at: str, gap: timedelta) -> pl.LazyFrame:
@@ -65,7 +80,7 @@ def _scope(column: str) -> pl.Expr:
     return share.filter(share.struct.field("count") >= SCOPE_SHARE * pl.len()).struct.field(column).sort()
 
 
-def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime) -> pl.LazyFrame:
+def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows: BurnWindows) -> pl.LazyFrame:
     """Page and ticket episodes of every burn-alertable SLO, with the bad events that drove them."""
     frames = []
     for spec in specs:
@@ -76,10 +91,10 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime) -> pl.La
         except NotComputable:
             continue
         stream = stream.with_columns(pl.lit(None, pl.String).alias(c) for c in CARRIED if c not in stream.columns).lazy()
-        rates = burn_rates(stream, spec.objective, window_start(spec.window, as_of), as_of)
+        rates = burn_rates(stream, spec.objective, window_start(spec.window, as_of), as_of, windows)
         first = stream.group_by("group").agg(first_event=pl.col("time").min())
         bad = stream.filter(~pl.col("good"))
-        for severity in ("page", "ticket"):
+        for severity in (Severity.PAGE.value, Severity.TICKET.value):
             found = episodes(rates, severity).lazy().join(first, on="group")
             found = found.filter(pl.col("start") >= pl.col("first_event") + WARM_UP).with_row_index("episode")
             driven = (
@@ -93,15 +108,15 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime) -> pl.La
                     backends=_scope("backend"), tenants=_scope("tenant"),
                 )
             )
-            windows = " or ".join(a.name.split(":", 1)[1] for a in MULTIWINDOW if a.severity == severity)
+            pairs = " or ".join(alert_label(a).split(":", 1)[1] for a in windows.pairs if a.severity == severity)
             frames.append(_signals(found.join(driven, on="episode").select(
                 signal=pl.lit("slo_burn"), alert=pl.lit(spec.alert_name), severity=pl.lit(severity),
                 backends="backends", tenants="tenants", start="onset", detected_at="start",
                 end=pl.max_horizontal("last_bad", "onset"), jobs="jobs", first_job="first_job",
                 evidence=pl.format(
-                    "SLO {} ({}): {} burn over {}, peak 1h burn {}, {} bad events",
-                    pl.lit(spec.name), pl.col("group"), pl.lit(severity), pl.lit(windows),
-                    pl.col("peak_burn_1h").round(1), pl.col("jobs"),
+                    "SLO {} ({}): {} burn over {}, peak {} burn {}, {} bad events",
+                    pl.lit(spec.name), pl.col("group"), pl.lit(severity), pl.lit(pairs),
+                    pl.lit(format_duration(windows.page_quick.long_seconds)), pl.col("peak_burn").round(1), pl.col("jobs"),
                 ),
             )))
     return pl.concat(frames) if frames else _signals(pl.LazyFrame(schema={"signal": pl.String}))
@@ -115,11 +130,12 @@ def calibration_signals(calibrations: pl.LazyFrame) -> pl.LazyFrame:
     failing = (
         failed.group_by("backend", "chain")
         .agg(
-            start=pl.col("started_at").min(), detected_at=pl.col("ended_at").sort().get(1, null_on_oob=True),
+            start=pl.col("started_at").min(),
+            detected_at=pl.col("ended_at").sort().get(CALIBRATION.failures - 1, null_on_oob=True),
             last_fail=pl.col("ended_at").max(), failures=pl.len(), first_job=pl.col("calibration_trace_id").first(),
             reason=pl.col("reason").first(),
         )
-        .filter(pl.col("failures") >= 2)
+        .filter(pl.col("failures") >= CALIBRATION.failures)
     )
     passed = calibrations.filter(pl.col("verdict") == CalibrationVerdict.PASS.value).select(
         "backend", recovered=pl.col("ended_at")
@@ -138,13 +154,13 @@ def calibration_signals(calibrations: pl.LazyFrame) -> pl.LazyFrame:
     )
     return pl.concat([
         _signals(failing.select(
-            signal=pl.lit("calibration_failing"), alert=pl.lit("QtenancyCalibrationFailing"), severity=pl.lit("page"),
+            signal=pl.lit("calibration_failing"), **_raised(CALIBRATION_FAILING),
             backends=pl.concat_list("backend"), start="start", detected_at="detected_at",
             end=pl.coalesce("recovered", "last_fail"), first_job="first_job",
             evidence=pl.format("{} failed calibration runs on {}, the first: {}", "failures", "backend", "reason"),
         )),
         _signals(rotation.select(
-            signal=pl.lit("out_of_rotation"), alert=pl.lit("QtenancyBackendOutOfRotation"), severity=pl.lit("ticket"),
+            signal=pl.lit("out_of_rotation"), **_raised(BACKEND_OUT_OF_ROTATION),
             backends=pl.concat_list("backend"), start="start", detected_at="start",
             end=pl.coalesce("back_at", "last_out"), first_job="first_job",
             evidence=pl.format("{} taken out of rotation after {} calibration run(s) out of spec", "backend", "runs"),
@@ -153,17 +169,17 @@ def calibration_signals(calibrations: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def fidelity_signals(drifts: pl.DataFrame, neighbours: pl.DataFrame, width: timedelta) -> pl.LazyFrame:
-    """Drift and noisy-neighbour findings: both are what QtenancyFidelityBelowPrediction pages on."""
-    alert, severity = pl.lit("QtenancyFidelityBelowPrediction"), pl.lit("ticket")
+    """Drift and noisy-neighbour findings: both are what the fidelity-below-prediction alert pages on."""
+    raised = _raised(FIDELITY_BELOW_PREDICTION)
     return pl.concat([
         _signals(drifts.lazy().select(
-            signal=pl.lit("drift"), alert=alert, severity=severity, backends=pl.concat_list("backend"),
+            signal=pl.lit("drift"), **raised, backends=pl.concat_list("backend"),
             start="onset", detected_at="detected_at", end=pl.max_horizontal("end", "detected_at"),
             evidence=pl.format("calibration drift on {}: fidelity below prediction, residual z-score down to {}",
                                "backend", pl.col("lowest_z").round(1)),
         )),
         _signals(neighbours.lazy().select(
-            signal=pl.lit("noisy_neighbour"), alert=alert, severity=severity, backends=pl.concat_list("backend"),
+            signal=pl.lit("noisy_neighbour"), **raised, backends=pl.concat_list("backend"),
             tenants=pl.concat_list("victim"), suspect="suspect", start="start", detected_at=pl.col("start") + width,
             end="end", jobs=pl.col("jobs").cast(pl.Int64),
             evidence=pl.format(
@@ -177,8 +193,8 @@ def fidelity_signals(drifts: pl.DataFrame, neighbours: pl.DataFrame, width: time
 
 def starvation_signals(starvation: pl.DataFrame) -> pl.LazyFrame:
     return _signals(starvation.lazy().filter(pl.col("end") - pl.col("start") >= STARVATION_HOLD).select(
-        signal=pl.lit("starvation"), alert=pl.lit("QtenancySchedulerStarvation"), severity=pl.lit("page"),
-        tenants=pl.concat_list("tenant"), start=pl.col("start") - timedelta(seconds=STARVATION_SECONDS),
+        signal=pl.lit("starvation"), **_raised(SCHEDULER_STARVATION),
+        tenants=pl.concat_list("tenant"), start=pl.col("start") - timedelta(seconds=STARVATION.bound_seconds),
         detected_at=pl.col("start") + STARVATION_HOLD, end="end", jobs=pl.col("jobs").cast(pl.Int64),
         first_job="first_job",
         evidence=pl.format("{} job(s) of {} waited over an hour, for {} minutes in all", "jobs", "tenant",
@@ -203,7 +219,7 @@ def job_failure_signals(jobs: pl.LazyFrame, granularity: float, tolerance: float
             start=pl.col("finished_at").min(), end=pl.col("finished_at").max(), jobs=pl.len(),
             first_job=pl.col("provenance_id").first(), tenants=pl.col("tenant").drop_nulls().unique().sort(),
         ).select(
-            signal=pl.lit("backend_down"), alert=pl.lit("QtenancyBackendDown"), severity=pl.lit("page"),
+            signal=pl.lit("backend_down"), **_raised(BACKEND_DOWN),
             backends=pl.concat_list("backend"), tenants="tenants", start="start", detected_at="start", end="end",
             jobs="jobs", first_job="first_job",
             evidence=pl.format("{} job(s) failed because {} was down", "jobs", "backend"),
@@ -211,9 +227,9 @@ def job_failure_signals(jobs: pl.LazyFrame, granularity: float, tolerance: float
         _signals(misbilled.group_by("tenant", "chain").agg(
             start=pl.col("finished_at").min(), end=pl.col("finished_at").max(), jobs=pl.len(),
             first_job=pl.col("provenance_id").first(), delta=pl.col("delta").sum(),
-            detected_at=pl.col("finished_at").filter(pl.col("used") >= BILLING_DETECTION_SECONDS).min(),
+            detected_at=pl.col("finished_at").filter(pl.col("used") >= BILLING.volume_floor_seconds).min(),
         ).select(
-            signal=pl.lit("billing_delta"), alert=pl.lit("QtenancyBillingDelta"), severity=pl.lit("ticket"),
+            signal=pl.lit("billing_delta"), **_raised(BILLING_DELTA),
             tenants=pl.concat_list("tenant"), start="start", detected_at=pl.coalesce("detected_at", "end"), end="end",
             jobs="jobs", first_job="first_job",
             evidence=pl.format("{} job(s) of {} billed {} s other than the meter owes", "jobs", "tenant",
@@ -283,7 +299,8 @@ def incidents(signals: pl.DataFrame) -> pl.DataFrame:
         .sort("start", *SIGNAL_ORDER, nulls_last=True)
         .group_by("incident")
         .agg(
-            severity=pl.when((pl.col("severity") == "page").any()).then(pl.lit("page")).otherwise(pl.lit("ticket")),
+            severity=pl.when((pl.col("severity") == Severity.PAGE.value).any()).then(pl.lit(Severity.PAGE.value))
+            .otherwise(pl.lit(Severity.TICKET.value)),
             start=pl.col("start").min(), detected_at=pl.col("detected_at").min(), resolved_at=pl.col("end").max(),
             alerts=pl.col("alert").unique().sort(), backends=_union("backends"), tenants=_union("tenants"),
             suspects=pl.col("suspect").drop_nulls().unique().sort(),
@@ -345,15 +362,37 @@ def score(found: pl.DataFrame, faults: list[dict]) -> pl.DataFrame:
     )
 
 
-def find(specs: list[SloSpec], tables: Tables, as_of: datetime, drifts: pl.DataFrame, neighbours: pl.DataFrame,
-         starvation: pl.DataFrame, neighbour_bin: timedelta, meter_granularity: float,
-         billing_tolerance: float) -> pl.DataFrame:
+@dataclass(frozen=True)
+class Evidence:
+    """Everything a detector may look at: the tables up to ``as_of`` and what the analyses already found."""
+
+    specs: list[SloSpec]
+    tables: Tables
+    as_of: datetime
+    drifts: pl.DataFrame
+    neighbours: pl.DataFrame
+    starvation: pl.DataFrame
+    neighbour_bin: timedelta
+    meter_granularity: float
+    billing_tolerance: float
+    windows: BurnWindows
+
+
+Detector = Callable[[Evidence], pl.LazyFrame]
+"""A detector reads the evidence and raises signals in ``SIGNAL_SCHEMA``."""
+
+DETECTORS: tuple[Detector, ...] = (
+    lambda e: burn_signals(e.specs, e.tables, e.as_of, e.windows),
+    lambda e: calibration_signals(e.tables.calibrations.filter(pl.col("ended_at") <= e.as_of)),
+    lambda e: fidelity_signals(e.drifts, e.neighbours, e.neighbour_bin),
+    lambda e: starvation_signals(e.starvation),
+    lambda e: job_failure_signals(e.tables.jobs.filter(pl.col("finished_at") <= e.as_of), e.meter_granularity,
+                                  e.billing_tolerance),
+)
+"""Every detector of the analytical path, in the order their signals are listed; add one by adding it here."""
+
+
+def find(evidence: Evidence) -> pl.DataFrame:
     """Every signal up to ``as_of``, each with the incident it belongs to."""
-    raised = pl.concat([
-        burn_signals(specs, tables, as_of),
-        calibration_signals(tables.calibrations.filter(pl.col("ended_at") <= as_of)),
-        fidelity_signals(drifts, neighbours, neighbour_bin),
-        starvation_signals(starvation),
-        job_failure_signals(tables.jobs.filter(pl.col("finished_at") <= as_of), meter_granularity, billing_tolerance),
-    ]).collect()
-    return group(fill_tenants(raised, tables.jobs))
+    raised = pl.concat([detector(evidence) for detector in DETECTORS]).collect()
+    return group(fill_tenants(raised, evidence.tables.jobs))

@@ -17,8 +17,8 @@ from datetime import timedelta
 
 import polars as pl
 
+from contract.durations import parse_duration
 from slo.residuals import residual_bins
-from slo.specs import parse_duration
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import polars as pl  # noqa: E402
 
-from slo.burn_rate import MULTIWINDOW, burn_rates  # noqa: E402
+from contract.alert_catalogue import default_burn_windows  # noqa: E402
+from contract.durations import format_duration  # noqa: E402
+from slo.burn_rate import burn_rates  # noqa: E402
 from slo.catalogue import CATALOGUE  # noqa: E402
 from slo.postmortem import REASONS, Postmortem  # noqa: E402
 from slo.sli import NotComputable, events  # noqa: E402
@@ -81,10 +83,12 @@ def burn_plot(pm: Postmortem, specs: list[SloSpec]) -> Plot | None:
     if not drawn:
         plt.close(figure)
         return None
-    for alert in MULTIWINDOW[:2]:
-        axes.axhline(alert.factor, color="tab:red", linestyle="--", linewidth=0.8)
-        axes.annotate(f"page {alert.name.split(':')[1]} at {alert.factor:g}", (start, alert.factor), fontsize=8,
-                      color="tab:red", va="bottom")
+    windows = default_burn_windows()
+    for alert in (windows.page_quick, windows.page_slow):
+        factor = alert.factor(windows.period_seconds)
+        axes.axhline(factor, color="tab:red", linestyle="--", linewidth=0.8)
+        axes.annotate(f"page {format_duration(alert.long_seconds)}/{format_duration(alert.short_seconds)} at "
+                      f"{factor:g}", (start, factor), fontsize=8, color="tab:red", va="bottom")
     axes.set_yscale("symlog", linthresh=1)
     axes.set_ylim(bottom=0)
     axes.set_ylabel("burn rate")

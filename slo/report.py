@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from slo.burn_rate import MULTIWINDOW, burn_column, burn_rates, episodes, exhaustion
+from contract.alert_catalogue import default_burn_windows
+from slo.burn_rate import alert_label, burn_column, burn_rates, episodes, exhaustion
 from slo.sli import NotComputable, Tables, events, sli_table, window_start
 from slo.specs import SloSpec, Window
 
@@ -116,8 +117,10 @@ def to_markdown(results: list[SloResult], as_of: datetime) -> str:
     lines = [f"# SLO report as of {as_of.isoformat()}", "", "| " + " | ".join(HEADER) + " |",
              "|" + "|".join("---" for _ in HEADER) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows_for_display(results)]
+    windows = default_burn_windows()
     lines += ["", "Burn rates are error ratios over the window divided by the error budget ratio; alerts follow the "
-              "SRE Workbook's multiwindow set: " + ", ".join(f"{a.name} > {a.factor:g}" for a in MULTIWINDOW) + "."]
+              "SRE Workbook's multiwindow set: "
+              + ", ".join(f"{alert_label(a)} > {a.factor(windows.period_seconds):g}" for a in windows.pairs) + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -18,7 +18,8 @@ import yaml
 from alerts.operational import ALERTS
 from collector.correlate import read_calibrations, read_jobs
 from slo.sli import Tables, sli_table
-from slo.specs import load_all, parse_duration
+from slo.spec_files import load_all
+from slo.specs import parse_duration
 
 from .backfill import backfill, firings
 from .conftest import ROOT, SCENARIOS, run_of, system_tool

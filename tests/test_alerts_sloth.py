@@ -9,14 +9,12 @@ import re
 import pytest
 import yaml
 
-from alerts.sloth_rules import (
-    Generation,
-    default_windows,
-    go_float,
-    groups,
-    load_windows,
-)
-from slo.specs import SpecError, format_duration, load_specs
+from alerts.sloth_rules import Generation, go_float, groups
+from contract.alert_catalogue import default_burn_windows
+from contract.burn_windows_file import load_burn_windows
+from contract.durations import format_duration
+from slo.spec_files import load_specs
+from slo.specs import SpecError
 
 from .conftest import ROOT
 
@@ -56,8 +54,8 @@ def _groups(document: dict) -> list[dict]:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_generation_matches_sloth(case):
     source, expected_file, options = CASES[case]
-    windows = (load_windows(SLOTH / "windows" / options["windows"]) if "windows" in options
-               else default_windows(options.get("period", 30 * 86400)))
+    windows = (load_burn_windows(SLOTH / "windows" / options["windows"]) if "windows" in options
+               else default_burn_windows(options.get("period", 30 * 86400)))
     specs = load_specs(DATA / source)
     documents = {}
     for spec in specs:

@@ -21,8 +21,8 @@ import urllib.request
 import pytest
 
 from collector.correlate import correlate
+from common.audit import AuditLog, key_path_for, load_key, verify
 from emulator.bulk_sink import write_bulk
-from qtenancy.audit import AuditLog, key_path_for, load_key, verify
 from qtenancy.stack import free_port
 
 from .conftest import ROOT, TEST_SCENARIOS, run_of

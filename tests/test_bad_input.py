@@ -26,7 +26,10 @@ import zlib
 import grpc
 import polars as pl
 import pytest
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import (
+    trace_service_pb2,
+    trace_service_pb2_grpc,
+)
 
 from collector.config import ConfigError, load_config
 from collector.correlate import correlate, read_jobs
@@ -34,12 +37,22 @@ from collector.otlp_payload import PayloadError, Signal, decompress, parse
 from collector.server import CollectorServer
 from collector.store import DataDir, compact
 from collector.wal import WriteAheadLog, encode
+from contract.tables import SPANS, scan
 from emulator.bulk_sink import write_bulk
 from qtenancy.stack import free_port
-from qtenancy.store_layout import SPANS, scan
 
 from .conftest import ROOT, SCENARIOS, TEST_SCENARIOS, run_of, small_disk
-from .test_collector import PID, _config, _get, _post, _serve, _span_json, _stored, _traces_json, _wait_healthy
+from .test_collector import (
+    PID,
+    _config,
+    _get,
+    _post,
+    _serve,
+    _span_json,
+    _stored,
+    _traces_json,
+    _wait_healthy,
+)
 
 DEEP = "[" * 20_000 + "]" * 20_000
 

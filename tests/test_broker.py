@@ -8,10 +8,10 @@ its queued-jobs limit, and one over its daily shot limit.
 import pytest
 from qiskit import QuantumCircuit
 
+from contract.semconv import RejectReason
 from emulator.broker import MAX_SHOTS, Broker
 from emulator.circuits import Circuit, build, malformed_example
 from emulator.scenario import CircuitFamily, Tenant
-from qtenancy.semconv import RejectReason
 
 TENANT = Tenant.model_validate(
     {

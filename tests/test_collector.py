@@ -34,10 +34,11 @@ from collector.config import CollectorConfig, ConfigError, Limits, Tokens, load_
 from collector.correlate import correlate, read_calibrations, read_jobs
 from collector.server import CollectorServer
 from collector.wal import WalFullError, WriteAheadLog, encode
+from common.audit import key_path_for, load_key, verify
+from contract.tables import LOGS, SPANS, scan, write_partitioned
 from emulator.bulk_sink import write_bulk
-from emulator.otlp_sink import OtlpTarget, Protocol, export_run
-from qtenancy.audit import key_path_for, load_key, verify
-from qtenancy.store_layout import LOGS, SPANS, scan, write_partitioned
+from emulator.otlp_sink import export_run
+from emulator.otlp_target import OtlpTarget, Protocol
 
 from .conftest import ROOT, TEST_SCENARIOS, run_of
 from .otlp_receiver import HttpReceiver

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
-from qtenancy.semconv import METRICS, MetricType
+from contract.semconv import METRICS, MetricType
 
 from .conftest import ROOT, system_tool
 from .prometheus_server import PrometheusServer

@@ -24,11 +24,18 @@ import yaml
 
 from collector.store import DataDir
 from collector.wal import HIGH_WATER, WriteAheadLog, encode
+from contract.tables import SPANS, scan_raw
 from qtenancy.stack import free_port
-from qtenancy.store_layout import SPANS, scan_raw
 
 from .conftest import ROOT, small_disk
-from .test_collector import _post, _serve, _span_json, _traces_json, _verify, _wait_healthy
+from .test_collector import (
+    _post,
+    _serve,
+    _span_json,
+    _traces_json,
+    _verify,
+    _wait_healthy,
+)
 
 
 @pytest.fixture

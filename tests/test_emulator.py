@@ -83,7 +83,7 @@ def test_reservation_is_exclusive_and_preempts():
     run = run_of(TEST_SCENARIOS / "neighbours.yaml")
     jobs = run.jobs
     start, end = _at(run, "4h"), _at(run, "6h")
-    on_quito = jobs.filter(pl.col("backend") == "quito", pl.col("started_at").is_between(start, end, closed="left"))
+    on_quito = jobs.filter(pl.col("backend") == "quito", pl.col("execute_start").is_between(start, end, closed="left"))
     assert on_quito.height > 30
     assert on_quito["tenant"].unique().to_list() == ["owner"]
     assert on_quito["reserved"].all()
@@ -91,10 +91,10 @@ def test_reservation_is_exclusive_and_preempts():
     assert preempted.height == 1
     job = preempted.row(0, named=True)
     assert job["tenant"] == "other" and job["backend"] == "quito"
-    assert job["exec_end_at"] == start and job["reason"] == "reservation_preemption"
+    assert job["execute_end"] == start and job["reason"] == "reservation_preemption"
     assert job["detail"] == "preempted by owner's reservation of quito"
     assert not job["usable"] and job["billed_shots"] == 0
-    before = jobs.filter(pl.col("backend") == "quito", pl.col("started_at") < start)
+    before = jobs.filter(pl.col("backend") == "quito", pl.col("execute_start") < start)
     assert "other" in before["tenant"].to_list(), "others use the backend outside the window"
 
 
@@ -102,8 +102,8 @@ def test_aggressor_hurts_only_its_control_group():
     run = run_of(TEST_SCENARIOS / "neighbours.yaml")
     jobs = run.jobs.filter(pl.col("tenant") == "victim", pl.col("outcome") == "succeeded")
     start, end = _at(run, "2h"), _at(run, "4h")
-    during = pl.col("started_at").is_between(start + timedelta(minutes=10), end, closed="left")
-    outside = pl.col("started_at") < start
+    during = pl.col("execute_start").is_between(start + timedelta(minutes=10), end, closed="left")
+    outside = pl.col("execute_start") < start
     fidelity = {
         (backend, label): jobs.filter(pl.col("backend") == backend, when)["measured_fidelity"].mean()
         for backend in ("belem", "manila")
@@ -122,8 +122,8 @@ def test_drift_lowers_fidelity_and_recalibration_restores_it():
     jobs = run.jobs.filter(pl.col("outcome") == "succeeded")
     checked = 0
     for ended in calibrations["ended_at"].to_list()[1:]:
-        before = jobs.filter(pl.col("started_at").is_between(ended - timedelta(hours=1), ended - timedelta(minutes=10)))
-        after = jobs.filter(pl.col("started_at").is_between(ended, ended + timedelta(hours=1)))
+        before = jobs.filter(pl.col("execute_start").is_between(ended - timedelta(hours=1), ended - timedelta(minutes=10)))
+        after = jobs.filter(pl.col("execute_start").is_between(ended, ended + timedelta(hours=1)))
         if before.is_empty() or after.is_empty():
             continue
         assert before["drift_bucket"].mean() > after["drift_bucket"].mean() + 10
@@ -166,9 +166,9 @@ def test_calibration_drift_fails_calibration_and_takes_backend_out(game_day):
 def test_starvation_holds_the_tenant_back(game_day):
     jobs = game_day.jobs.filter(pl.col("tenant") == "quantum-ml")
     start, end = _at(game_day, "2d12h"), _at(game_day, "2d17h")
-    during = jobs.filter(pl.col("queued_at").is_between(start, end, closed="left"))
-    assert during["started_at"].min() >= end
-    normal = jobs.filter(pl.col("queued_at") < start)["queue_wait_seconds"].median()
+    during = jobs.filter(pl.col("queue_start").is_between(start, end, closed="left"))
+    assert during["execute_start"].min() >= end
+    normal = jobs.filter(pl.col("queue_start") < start)["queue_wait_seconds"].median()
     assert normal < 30
 
 
@@ -198,6 +198,6 @@ def test_post_processing_timeout_is_an_outcome_without_a_usable_result():
     timed_out = jobs.filter(pl.col("reason") == "postprocess_timeout")
     assert 0.1 < timed_out.height / jobs.height < 0.5
     assert (timed_out["outcome"] == "timed_out").all() and not timed_out["usable"].any()
-    lag = (timed_out["post_end_at"] - timed_out["exec_end_at"]).dt.total_seconds()
+    lag = (timed_out["post_process_end"] - timed_out["execute_end"]).dt.total_seconds()
     assert (lag == 3.0).all()
     assert timed_out["billed_seconds"].sum() > 0, "the backend time was used and is billed"

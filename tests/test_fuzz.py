@@ -20,7 +20,6 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from collector.config import CollectorConfig
 from collector.ingest import Ingestor
-from collector.ownership import Owners
 from collector.otlp_payload import (
     JSON,
     PROTOBUF,
@@ -29,11 +28,13 @@ from collector.otlp_payload import (
     decompress,
     parse,
 )
+from collector.ownership import Owners
 from collector.server import CollectorServer
 from collector.tenancy import OPEN
 from collector.wal import WriteAheadLog
-from qtenancy.store_layout import SPANS, scan
-from slo.specs import SpecError, load_specs
+from contract.tables import SPANS, scan
+from slo.spec_files import load_specs
+from slo.specs import SpecError
 
 from .test_collector import _span_json, _traces_json
 

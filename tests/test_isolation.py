@@ -19,7 +19,7 @@ import polars as pl
 from collector.config import Limits, Tokens
 from collector.correlate import correlate, read_jobs
 from collector.server import CollectorServer
-from qtenancy.store_layout import METRIC_POINTS, SPANS, scan
+from contract.tables import METRIC_POINTS, SPANS, scan
 
 from .test_collector import _config, _get, _post, _span_json, _traces_json
 

@@ -24,12 +24,12 @@ import yaml
 
 from collector.correlate import correlate, read_jobs
 from collector.store import DataDir
+from common.audit import AuditLog, key_path_for, load_key
+from contract.tables import LOGS, SPANS
 from emulator.bulk_sink import write_bulk
 from emulator.otlp_sink import OtlpTarget, export_run
 from emulator.run_output import write_run
-from qtenancy.audit import AuditLog, key_path_for, load_key
 from qtenancy.stack import free_port
-from qtenancy.store_layout import LOGS, SPANS
 
 from .conftest import ROOT, TEST_SCENARIOS, run_of
 from .otlp_receiver import HttpReceiver

@@ -12,7 +12,8 @@ import pytest
 from slo.burn_rate import burn_rates, episodes, exhaustion
 from slo.catalogue import SliId, SliParameters
 from slo.sli import Tables, events, sli_table
-from slo.specs import Grouping, SloSpec, SpecError, Window, load_all, load_specs
+from slo.spec_files import load_all, load_specs
+from slo.specs import Grouping, SloSpec, SpecError, Window
 
 from .conftest import ROOT
 

@@ -20,14 +20,15 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from prometheus_client.parser import text_string_to_metric_families
 
+from contract.semconv import ATTRIBUTES, METRICS, STAGES, Attr, Metric, MetricType, Span
+from contract.semconv_doc import render
+from contract.tables import stage_names
 from emulator.job_trace import present_stage_mask
 from emulator.metrics import MetricsReplay
 from emulator.openmetrics_file import write_openmetrics
-from emulator.otlp_sink import OtlpTarget, Protocol, export_run
+from emulator.otlp_sink import export_run
+from emulator.otlp_target import OtlpTarget, Protocol
 from emulator.realtime import LiveMetrics, VirtualClock
-from qtenancy.semconv import ATTRIBUTES, METRICS, STAGES, Attr, Metric, MetricType, Span
-from qtenancy.semconv_doc import render
-from qtenancy.store_layout import stage_names
 
 from .conftest import ROOT, TEST_SCENARIOS, run_of, system_tool
 from .otlp_receiver import GrpcReceiver, HttpReceiver
@@ -222,7 +223,7 @@ def test_promtool_backfills_the_run_into_a_real_prometheus(run, tmp_path):
         by_outcome = prometheus.query("sum by (outcome) (qtenancy_jobs_total)", end)
         expected = jobs.filter(pl.col("finished_at").is_not_null()).group_by("outcome").len()
         assert {k[0][1]: v for k, v in by_outcome.items()} == dict(expected.iter_rows())
-        started = jobs.filter(pl.col("started_at").is_not_null(), pl.col("tenant").is_not_null()).height
+        started = jobs.filter(pl.col("execute_start").is_not_null(), pl.col("tenant").is_not_null()).height
         assert prometheus.scalar("sum(qtenancy_job_queue_wait_seconds_count)", end) == started
         assert prometheus.scalar("sum(qtenancy_calibration_runs_total)", end) == run.calibrations.height
         lost = jobs["telemetry_lost_stages"].list.len().sum()

@@ -1,8 +1,11 @@
-"""The collector's Parquet store: table schemas and on-disk layout.
+"""Every table qtenancy keeps, declared once: the raw store (spans, logs, metric points), the correlated
+jobs and calibrations tables, and the signals the detectors raise; and the store's on-disk layout.
 
-Part of the telemetry contract because two writers produce it: the collector (from OTLP) and the
-emulator's bulk sink (straight from a run). Every attribute of the contract is a typed column named as
-the attribute; anything else a span or log record carries is kept as JSON in ``attributes``.
+Part of the contract because several rooms write and read them: the collector (from OTLP) and the
+emulator's bulk sink write the raw tables, the correlator writes the jobs and calibrations tables, and
+every reader (the SLO engine, the HTTP API, the postmortems) reads them through ``read_jobs`` and
+``read_calibrations``, which hold them to these schemas. Every attribute of the contract is a typed column
+named as the attribute; anything else a span or log record carries is kept as JSON in ``attributes``.
 
 Layout: ``<root>/<table>/day=YYYY-MM-DD/<part>.parquet``, written to a temporary name and renamed.
 Every page carries a CRC, so a part damaged on disk is found when it is read back (``read_verified``)
@@ -17,8 +20,8 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from qtenancy.durable_files import fsync_directory
-from qtenancy.semconv import ATTRIBUTES, STAGES
+from common.durable_files import fsync_directory
+from contract.semconv import ATTRIBUTES, STAGES
 
 SPANS, LOGS, METRIC_POINTS, JOBS, CALIBRATIONS = "spans", "logs", "metric_points", "jobs", "calibrations"
 
@@ -69,6 +72,76 @@ METRIC_POINT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 SCHEMAS = {SPANS: SPAN_SCHEMA, LOGS: LOG_SCHEMA, METRIC_POINTS: METRIC_POINT_SCHEMA}
+
+UTC_US = pl.Datetime("us", "UTC")
+STAGE_TIMES: dict[str, pl.DataType] = {f"{s.value}_{edge}": UTC_US for s in STAGES for edge in ("start", "end")}
+
+JOB_SCHEMA: dict[str, pl.DataType] = {
+    "provenance_id": pl.String,
+    "tenant": pl.String,
+    "namespace": pl.String,
+    "priority": pl.String,
+    "workload": pl.String,
+    "backend": pl.String,
+    "control_group": pl.String,
+    "circuit_hash": pl.String,
+    "circuit_family": pl.String,
+    "qubits": pl.Int64,
+    "shots": pl.Int64,
+    "reserved": pl.Boolean,
+    "expected_runtime_seconds": pl.Float64,
+    "calibration_id": pl.Int64,
+    "calibration_age_seconds": pl.Float64,
+    "outcome": pl.String,
+    "reason": pl.String,
+    "usable": pl.Boolean,
+    "measured_fidelity": pl.Float64,
+    "predicted_fidelity": pl.Float64,
+    "billed_seconds": pl.Float64,
+    "billed_shots": pl.Int64,
+    "declared_stages": pl.List(pl.String),
+    "submitted_at": UTC_US,
+    "finished_at": UTC_US,
+    "queue_wait_seconds": pl.Float64,
+    "exec_seconds": pl.Float64,
+    "submit_to_result_seconds": pl.Float64,
+    **STAGE_TIMES,
+    "present_stages": pl.List(pl.String),
+    "missing_stages": pl.List(pl.String),
+    "has_root": pl.Boolean,
+    "complete": pl.Boolean,
+    "span_count": pl.Int64,
+    "log_records": pl.Int64,
+}
+"""One row per provenance ID: what the correlator makes of a job's spans and log records."""
+
+CALIBRATION_SCHEMA: dict[str, pl.DataType] = {
+    "calibration_trace_id": pl.String,
+    "calibration_id": pl.Int64,
+    "backend": pl.String,
+    "control_group": pl.String,
+    "attempt": pl.Int64,
+    "t1": pl.Float64,
+    "t2": pl.Float64,
+    "error_1q": pl.Float64,
+    "error_2q": pl.Float64,
+    "readout_error": pl.Float64,
+    "verdict": pl.String,
+    "reason": pl.String,
+    "in_rotation": pl.Boolean,
+    "started_at": UTC_US,
+    "ended_at": UTC_US,
+}
+"""One row per calibration run."""
+
+SIGNAL_SCHEMA: dict[str, pl.DataType] = {
+    "signal": pl.String, "alert": pl.String, "severity": pl.String, "backends": pl.List(pl.String),
+    "tenants": pl.List(pl.String), "suspect": pl.String, "start": UTC_US, "detected_at": UTC_US, "end": UTC_US,
+    "jobs": pl.Int64, "first_job": pl.String, "evidence": pl.String,
+}
+"""What one alert would have said, as the analytical path finds it (see ``slo/incidents.py``)."""
+
+DERIVED = {JOBS: JOB_SCHEMA, CALIBRATIONS: CALIBRATION_SCHEMA}
 TIME_COLUMN = {SPANS: "start_ns", LOGS: "time_ns", METRIC_POINTS: "time_ns"}
 IDENTITY = {
     SPANS: ("trace_id", "span_id"),
@@ -146,3 +219,28 @@ def scan_raw(root: Path, table: str) -> pl.LazyFrame:
 def scan(root: Path, table: str) -> pl.LazyFrame:
     """Every part of a table, de-duplicated by record identity (first delivery wins)."""
     return scan_raw(root, table).unique(subset=list(IDENTITY[table]), keep="first", maintain_order=True)
+
+
+def as_declared(frame: pl.LazyFrame, schema: dict[str, pl.DataType]) -> pl.LazyFrame:
+    """Exactly the declared columns, in their order and types: a column a writer forgot is an error."""
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+
+
+def _derived(store: Path, table: str) -> pl.LazyFrame | None:
+    files = sorted((store / table).glob("day=*/*.parquet"))
+    return pl.scan_parquet(files, hive_partitioning=False, schema=DERIVED[table]) if files else None
+
+
+def read_jobs(store: Path) -> pl.LazyFrame:
+    """The correlated jobs table in its declared schema; FileNotFoundError before anything is correlated."""
+    table = _derived(store, JOBS)
+    if table is None:
+        raise FileNotFoundError(f"{store / JOBS}: no jobs table yet; run `qtenancy collector correlate`")
+    return table
+
+
+def read_calibrations(store: Path) -> pl.LazyFrame:
+    table = _derived(store, CALIBRATIONS)
+    if table is None:
+        raise FileNotFoundError(f"{store / CALIBRATIONS}: no calibrations table yet")
+    return table

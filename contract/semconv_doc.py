@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qtenancy.semconv import (
+from contract.semconv import (
     ATTRIBUTES,
     METRICS,
     SCHEMA_URL,
@@ -17,7 +17,7 @@ from qtenancy.semconv import (
 
 INTRO = f"""# qtenancy telemetry contract, version {SCHEMA_VERSION}
 
-Generated from `qtenancy/semconv.py` by `qtenancy semconv -o docs/semconv.md`; do not edit by hand.
+Generated from `contract/semconv.py` by `qtenancy semconv -o docs/semconv.md`; do not edit by hand.
 Schema URL: `{SCHEMA_URL}`. A broker that emits these names is observable by qtenancy without the emulator.
 
 ## Traces

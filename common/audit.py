@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from qtenancy.durable_files import write_text_durably
+from common.durable_files import write_text_durably
 
 GENESIS = "0" * 64
 HEAD_SUFFIX = ".head"

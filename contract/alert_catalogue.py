@@ -1,0 +1,144 @@
+"""The alerts both paths raise, written once: names, severities, scopes, thresholds and burn windows.
+
+The real-time path (``alerts/``: Prometheus rules) and the analytical path (``slo/``: incidents from the
+jobs table) read every fact here, so a threshold or a window changed here changes both, and an alert the
+rules fire is an alert the incident list names. Nothing else in the code spells an alert's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from contract.durations import parse_duration
+
+RUNBOOK_BASE = "https://github.com/qtenancy/qtenancy/blob/main/docs/runbooks"
+"""Where docs/runbooks is published; every alert's ``runbook_url`` points into it."""
+HOUR = 3600.0
+DAY = 24 * HOUR
+
+
+class Severity(StrEnum):
+    PAGE = "page"
+    TICKET = "ticket"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert: ``hold`` is its Prometheus ``for``; a backend-scoped alert is silenced while the backend
+    calibrates (Alertmanager inhibits it by its ``scope: backend`` label)."""
+
+    name: str
+    severity: Severity
+    hold: str
+    runbook: str
+    backend_scoped: bool = False
+
+
+CALIBRATION_FAILING = Alert("QtenancyCalibrationFailing", Severity.PAGE, "0m", "calibration-failing", True)
+BACKEND_OUT_OF_ROTATION = Alert("QtenancyBackendOutOfRotation", Severity.TICKET, "10m", "backend-out-of-rotation",
+                                True)
+BACKEND_DOWN = Alert("QtenancyBackendDown", Severity.PAGE, "2m", "backend-down")
+BACKEND_CALIBRATING = Alert("QtenancyBackendCalibrating", Severity.INFO, "0m", "backend-calibrating")
+QUEUE_BACKLOG = Alert("QtenancyQueueBacklog", Severity.TICKET, "15m", "queue-backlog", True)
+QUEUE_WAIT_HIGH = Alert("QtenancyQueueWaitHigh", Severity.TICKET, "15m", "queue-wait-high")
+SCHEDULER_STARVATION = Alert("QtenancySchedulerStarvation", Severity.PAGE, "5m", "scheduler-starvation")
+TELEMETRY_GAP = Alert("QtenancyTelemetryGap", Severity.TICKET, "5m", "telemetry-gap")
+BILLING_DELTA = Alert("QtenancyBillingDelta", Severity.TICKET, "30m", "billing-delta")
+FIDELITY_BELOW_PREDICTION = Alert("QtenancyFidelityBelowPrediction", Severity.TICKET, "15m",
+                                  "fidelity-below-prediction", True)
+OPERATIONAL = (CALIBRATION_FAILING, BACKEND_OUT_OF_ROTATION, BACKEND_DOWN, BACKEND_CALIBRATING, QUEUE_BACKLOG,
+               QUEUE_WAIT_HIGH, SCHEDULER_STARVATION, TELEMETRY_GAP, BILLING_DELTA, FIDELITY_BELOW_PREDICTION)
+
+
+@dataclass(frozen=True)
+class CalibrationRule:
+    """Repeated failures, not a single transient one: ``failures`` within ``within_seconds`` page."""
+
+    failures: int = 2
+    within_seconds: float = 6 * HOUR
+
+
+@dataclass(frozen=True)
+class StarvationRule:
+    """A tenant whose oldest waiting job is older than ``bound_seconds`` for ``hold_seconds`` is starved."""
+
+    bound_seconds: float = HOUR
+    hold_seconds: float = parse_duration(SCHEDULER_STARVATION.hold)
+
+
+@dataclass(frozen=True)
+class BillingRule:
+    """Billed against what the meter owes: off by more than ``relative_bound`` over ``window_seconds`` once
+    at least ``volume_floor_seconds`` of backend time was used."""
+
+    relative_bound: float = 0.2
+    window_seconds: float = 3 * HOUR
+    volume_floor_seconds: float = 1800.0
+    meter_granularity_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class QueueRule:
+    backlog_jobs: int = 500
+    wait_quantile: float = 0.95
+    wait_target_multiple: float = 2.0
+
+
+@dataclass(frozen=True)
+class FidelityRule:
+    """Measured fidelity below the calibration's prediction by more than ``shortfall`` (mean over 15 min)."""
+
+    shortfall: float = 0.02
+    window_seconds: float = 900.0
+
+
+CALIBRATION = CalibrationRule()
+STARVATION = StarvationRule()
+BILLING = BillingRule()
+QUEUE = QueueRule()
+FIDELITY = FidelityRule()
+
+
+@dataclass(frozen=True)
+class BurnWindow:
+    """Alert when ``budget_percent`` of the period's error budget would be spent within ``long_seconds``,
+    checked over the long window and confirmed over the short one."""
+
+    severity: Severity
+    budget_percent: float
+    short_seconds: float
+    long_seconds: float
+
+    def factor(self, period_seconds: float) -> float:
+        """The burn rate that spends that share in the long window, in Sloth's order of operations and units."""
+        return (self.budget_percent / 100) * (period_seconds / 3600) / (self.long_seconds / 3600)
+
+
+@dataclass(frozen=True)
+class BurnWindows:
+    """The multiwindow multi-burn-rate set of one SLO period: two page pairs and two ticket pairs."""
+
+    period_seconds: float
+    page_quick: BurnWindow
+    page_slow: BurnWindow
+    ticket_quick: BurnWindow
+    ticket_slow: BurnWindow
+
+    @property
+    def pairs(self) -> tuple[BurnWindow, ...]:
+        return self.page_quick, self.page_slow, self.ticket_quick, self.ticket_slow
+
+    @property
+    def sli_windows(self) -> list[float]:
+        return sorted({w for b in self.pairs for w in (b.short_seconds, b.long_seconds)})
+
+
+def default_burn_windows(period_seconds: float = 30 * DAY) -> BurnWindows:
+    """The SRE Workbook's set, as Sloth's defaults: 2% of the budget in 1h, 5% in 6h, 10% in 1d and in 3d."""
+    return BurnWindows(
+        period_seconds,
+        BurnWindow(Severity.PAGE, 2, 300, HOUR), BurnWindow(Severity.PAGE, 5, 1800, 6 * HOUR),
+        BurnWindow(Severity.TICKET, 10, 2 * HOUR, DAY), BurnWindow(Severity.TICKET, 10, 6 * HOUR, 3 * DAY),
+    )

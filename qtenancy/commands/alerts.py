@@ -1,0 +1,64 @@
+"""``qtenancy alerts generate``: Prometheus rules and the Alertmanager configuration from SLO specs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from contract.alert_catalogue import RUNBOOK_BASE
+from qtenancy.console import console, fail, name_value_pairs, os_reason, warn
+
+app = typer.Typer(help="Prometheus rules (Sloth-compatible SLO rules, operational alerts) and Alertmanager.",
+                  no_args_is_help=True)
+
+PeriodOption = Annotated[str, typer.Option(help="SLO period for Sloth specs and the burn windows: 30d or 28d")]
+WindowsOption = Annotated[Path | None, typer.Option(help="a Sloth AlertWindows file for other periods")]
+
+
+def burn_windows(period: str, windows: Path | None):
+    """The burn windows of ``--period`` or of a ``--windows`` file: the same for rules and for incidents."""
+    from common.yaml_files import YamlFileError
+    from contract.alert_catalogue import default_burn_windows
+    from contract.burn_windows_file import load_burn_windows
+    from contract.durations import parse_duration
+
+    try:
+        return load_burn_windows(windows) if windows else default_burn_windows(parse_duration(period))
+    except (YamlFileError, ValueError) as exc:
+        fail(str(exc))
+
+
+@app.command("generate")
+def generate(
+    specs: Annotated[list[Path], typer.Argument(help="SLO spec files or directories (qtenancy/v1, Sloth, OpenSLO)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="directory for the rule files and alertmanager.yml")],
+    period: PeriodOption = "30d",
+    windows: WindowsOption = None,
+    label: Annotated[list[str], typer.Option(help="NAME=VALUE added to every SLO rule (repeatable)")] = [],  # noqa: B006
+    runbook_base: Annotated[str, typer.Option(help="where docs/runbooks is published")] = RUNBOOK_BASE,
+    page_url: Annotated[str, typer.Option(help="Alertmanager webhook for pages")] = "http://127.0.0.1:9095/page",
+    ticket_url: Annotated[str, typer.Option(help="Alertmanager webhook for tickets")] = "http://127.0.0.1:9095/ticket",
+) -> None:
+    """Write slo-rules.yaml, operational-rules.yaml and alertmanager.yml from the specs."""
+    from alerts.alertmanager import Receivers
+    from alerts.generate import write_alerting
+    from slo.spec_files import load_all
+    from slo.specs import SpecError, parse_window
+
+    try:
+        loaded = load_all(specs, parse_window(period))
+        chosen = burn_windows(period, windows)
+        extra = dict(name_value_pairs(label, "--label"))
+        receivers = Receivers(page_url=page_url, ticket_url=ticket_url)
+    except (SpecError, ValueError, OSError) as exc:
+        fail(str(exc))
+    try:
+        written = write_alerting(loaded, out, chosen, extra, runbook_base, receivers)
+    except OSError as exc:
+        fail(f"cannot write the rules under {out} (it must be a directory): {os_reason(exc)}")
+    for reason in written.skipped:
+        warn("no rules:", reason)
+    for path in written.paths:
+        console.print(f"  {path}", highlight=False)

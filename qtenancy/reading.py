@@ -1,0 +1,62 @@
+"""What the read commands share: the SLO specs and the correlated store, each failure said once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from contract.data_dir import AUDIT_LOG, DEFAULT_DATA_DIR
+from qtenancy.console import fail, os_reason
+
+
+def specs(paths: list[Path]):
+    """The specs in ``paths``, or the shipped ones; a bad spec exits 2 naming its file and field."""
+    from slo.shipped import shipped_specs
+    from slo.spec_files import load_all
+    from slo.specs import SpecError
+
+    try:
+        return load_all(paths or [shipped_specs()])
+    except SpecError as exc:
+        fail(str(exc))
+
+
+def store_tables(data_dir: Path | None, action: str, tenant: str | None = None):
+    """The correlated tables, the read recorded in the data directory's audit trail as the operator's."""
+    from common.audit import AuditKeyError, AuditLogDamaged
+    from slo.analysis import operator_tables
+
+    root = data_dir or DEFAULT_DATA_DIR
+    try:
+        return operator_tables(root, action, tenant)
+    except FileNotFoundError as exc:
+        fail(str(exc), 1)
+    except (OSError, AuditKeyError, AuditLogDamaged) as exc:
+        reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
+        fail(f"cannot record this read in {root / AUDIT_LOG}: {reason}", 1)
+
+
+def ground_truth(path: Path | None) -> list[dict] | None:
+    """The injected faults of an emulator run, to score incidents against."""
+    from contract.ground_truth import GroundTruthError, read_ground_truth
+
+    if path is None:
+        return None
+    try:
+        return read_ground_truth(path).model_dump(mode="json")["faults"]
+    except GroundTruthError as exc:
+        fail(str(exc))
+
+
+def quotas_from(path: Path | None) -> dict[str, float]:
+    """Tenant quotas from a scenario file or a mapping of tenant to share (raises ValueError naming the file)."""
+    from common.yaml_files import load_yaml
+    from emulator.scenario import load_scenario
+
+    if path is None:
+        return {}
+    document = load_yaml(path, "quotas")
+    if isinstance(document, dict) and "tenants" in document:
+        return {t.id: t.quota_share for t in load_scenario(path).tenants}
+    if not isinstance(document, dict) or not all(isinstance(v, (int, float)) for v in document.values()):
+        raise ValueError(f"{path}: quotas must be a scenario file or a mapping of tenant to share")
+    return {str(k): float(v) for k, v in document.items()}

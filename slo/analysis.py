@@ -1,0 +1,103 @@
+"""The analysis as a service: what the SLO report, the incident list, the postmortems and the demo compute.
+
+Every caller (the command line, the demo, an HTTP API or a console) gets the same results from the same
+tables by calling these, instead of wiring the detectors together itself.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from common.audit import AuditLog, key_path_for, load_key
+from contract.alert_catalogue import (
+    BILLING,
+    STARVATION,
+    BurnWindows,
+    default_burn_windows,
+)
+from contract.data_dir import AUDIT_LOG, STORE
+from contract.durations import parse_duration
+from contract.tables import read_calibrations, read_jobs
+from slo.billing import per_tenant as billing_per_tenant
+from slo.catalogue import SliParameters
+from slo.drift import detect as detect_drift
+from slo.drift import unexplained
+from slo.fairness import jain_index, shares, starvation_episodes
+from slo.incidents import Evidence
+from slo.incidents import find as find_signals
+from slo.noisy_neighbour import NeighbourParameters, attribute
+from slo.report import Analyses, evaluate
+from slo.reproducibility import repeats
+from slo.sli import Tables, window_start
+from slo.specs import SloSpec, Window
+
+DEFAULT_WINDOW = Window(30 * 86400.0)
+
+
+def operator_tables(data_dir: Path, action: str, tenant: str | None = None) -> Tables:
+    """The correlated tables of a data directory, the read recorded in its audit trail as the operator's.
+
+    Raises FileNotFoundError before anything is correlated, OSError or the audit errors when the read
+    cannot be recorded (then nothing is read).
+    """
+    store, log = data_dir / STORE, data_dir / AUDIT_LOG
+    jobs, calibrations = read_jobs(store), read_calibrations(store)
+    AuditLog(log, load_key(key_path_for(log), create=True)).append(
+        f"cli:{getpass.getuser()}", action, tenant or "all tenants")
+    if tenant is not None:
+        jobs = jobs.filter(pl.col("tenant") == tenant)
+    return Tables(jobs, calibrations)
+
+
+def analyses(jobs: pl.LazyFrame, repeated: pl.DataFrame, quotas: dict[str, float], start: datetime,
+             end: datetime) -> Analyses:
+    """Fairness, starvation, billing, reproducibility, drift and noisy neighbours over one window."""
+    table = shares(jobs, quotas, start, end)
+    neighbours = attribute(jobs)
+    return Analyses(
+        shares=table,
+        jain=jain_index(table),
+        starvation=starvation_episodes(jobs, STARVATION.bound_seconds, start, end),
+        billing=billing_per_tenant(jobs, BILLING.meter_granularity_seconds, start, end),
+        repeats=repeated,
+        drifts=unexplained(detect_drift(jobs), neighbours),
+        incidents=neighbours,
+    )
+
+
+def slo_results(specs: list[SloSpec], tables: Tables, quotas: dict[str, float], as_of: datetime,
+                window: Window | None) -> tuple[pl.DataFrame, Analyses]:
+    """Every spec's SLI, budget and burn rates at ``as_of``, and the analyses over the same window."""
+    repeated = repeats(tables.jobs)
+    results = evaluate(specs, Tables(tables.jobs, tables.calibrations, repeated.lazy()), as_of, window)
+    start = window_start(window or DEFAULT_WINDOW, as_of)
+    return results, analyses(tables.jobs, repeated, quotas, start, as_of)
+
+
+@dataclass(frozen=True)
+class Detections:
+    signals: pl.DataFrame
+    neighbours: pl.DataFrame
+
+
+def detect(specs: list[SloSpec], tables: Tables, as_of: datetime, done: Analyses | None = None,
+           windows: BurnWindows | None = None) -> Detections:
+    """Every detector over the tables (or those the report's analyses already ran), and their signals; burn
+    alerts over ``windows`` (default: the catalogue's set for 30 days), as the generated rules use them."""
+    if done is None:
+        neighbours = attribute(tables.jobs)
+        drifts = unexplained(detect_drift(tables.jobs), neighbours)
+        starvation = starvation_episodes(tables.jobs, STARVATION.bound_seconds, as_of - timedelta(days=30), as_of)
+    else:
+        neighbours, drifts, starvation = done.incidents, done.drifts, done.starvation
+    signals = find_signals(Evidence(
+        specs, tables, as_of, drifts, neighbours, starvation,
+        timedelta(seconds=parse_duration(NeighbourParameters().every)), BILLING.meter_granularity_seconds,
+        SliParameters().billing_tolerance_seconds, windows or default_burn_windows(),
+    ))
+    return Detections(signals, neighbours)

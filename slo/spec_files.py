@@ -1,0 +1,58 @@
+"""Reading spec files: every YAML document goes to the first format that recognises it.
+
+A file may mix formats and hold several documents; SLO ids are unique within a file and across all the
+files read together. Anything wrong is a SpecError naming the file, the document and the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.yaml_files import YamlFileError, load_yaml_all
+from slo.spec_formats import FORMATS, FileContext
+from slo.specs import SloSpec, SpecError, Window
+
+
+def load_specs(path: Path, default_window: Window = Window(30 * 86400.0)) -> list[SloSpec]:
+    """Every SLO in ``path`` (one or more YAML documents); SpecError names the file, document, field and reason."""
+    try:
+        documents = load_yaml_all(path, "spec")
+    except YamlFileError as exc:
+        raise SpecError(str(exc)) from None
+    if not documents:
+        raise SpecError(f"{path}: no spec in the file")
+    context = FileContext(default_window)
+    specs: list[SloSpec] = []
+    for n, document in enumerate(documents):
+        where = f"{path}" if len(documents) == 1 else f"{path} (document {n + 1})"
+        if not isinstance(document, dict):
+            raise SpecError(f"{where}: a spec document must be a mapping")
+        chosen = next((f for f in FORMATS if f.recognises(document)), None)
+        if chosen is None:
+            found = document.get("version") or document.get("apiVersion")
+            raise SpecError(
+                f"{where}: unknown spec version {found!r}: expected version qtenancy/v1 or prometheus/v1, "
+                "or apiVersion sloth.slok.dev/v1, openslo/v1alpha or openslo/v1"
+            )
+        specs += chosen.load(document, where, context)
+    for make in context.deferred:
+        specs += make()
+    _no_duplicates(specs, str(path))
+    return specs
+
+
+def _no_duplicates(specs: list[SloSpec], where: str) -> None:
+    ids = [f"{s.service}-{s.name}" for s in specs]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise SpecError(f"{where}: duplicate SLO ids (service-name) {duplicates}")
+
+
+def load_all(paths: list[Path], default_window: Window = Window(30 * 86400.0)) -> list[SloSpec]:
+    """Specs from many files (directories: their *.yaml and *.yml), with SLO ids unique across all of them."""
+    files = sorted(
+        f for p in paths for f in ([p] if not p.is_dir() else [*p.glob("*.yaml"), *p.glob("*.yml")])
+    )
+    specs = [spec for f in files for spec in load_specs(f, default_window)]
+    _no_duplicates(specs, ", ".join(str(p) for p in paths))
+    return specs

@@ -1,0 +1,134 @@
+"""Sloth's spec formats: ``version: prometheus/v1`` and the Kubernetes ``sloth.slok.dev/v1`` object."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, model_validator
+
+from slo.spec_formats.registry import FileContext
+from slo.specs import (
+    NAME,
+    Grouping,
+    KubernetesMetadata,
+    Loose,
+    RuleSource,
+    SloSpec,
+    SlothAlerting,
+    Window,
+    catalogue_id,
+    validate_document,
+)
+
+
+class SlothEvents(Loose):
+    error_query: str = Field(min_length=1, validation_alias=AliasChoices("error_query", "errorQuery"))
+    total_query: str = Field(min_length=1, validation_alias=AliasChoices("total_query", "totalQuery"))
+
+
+class SlothRaw(Loose):
+    error_ratio_query: str = Field(min_length=1, validation_alias=AliasChoices("error_ratio_query", "errorRatioQuery"))
+
+
+class SlothPlugin(Loose):
+    id: str = Field(min_length=1)
+    options: dict[str, Any] = {}
+
+
+class SlothSli(Loose):
+    events: SlothEvents | None = None
+    raw: SlothRaw | None = None
+    plugin: SlothPlugin | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SlothSli:
+        if sum(x is not None for x in (self.events, self.raw, self.plugin)) != 1:
+            raise ValueError("an SLI needs exactly one of events, raw or plugin")
+        return self
+
+
+class SlothSlo(Loose):
+    name: str = Field(pattern=NAME)
+    objective: float = Field(gt=0, le=100)
+    description: str = ""
+    labels: dict[str, str] = {}
+    sli: SlothSli
+    alerting: SlothAlerting = SlothAlerting()
+    plugins: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _alert_name(self) -> SlothSlo:
+        alerting = self.alerting
+        if not alerting.name and not (alerting.page_alert.disable and alerting.ticket_alert.disable):
+            raise ValueError("alerting.name is required unless both the page and the ticket alert are disabled")
+        return self
+
+
+class SlothService(Loose):
+    service: str = Field(min_length=1)
+    labels: dict[str, str] = {}
+    slos: list[SlothSlo] = Field(min_length=1)
+    slo_plugins: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SlothService:
+        names = [s.name for s in self.slos]
+        if len(set(names)) != len(names):
+            raise ValueError(f"SLO names must be unique within a service: {sorted(n for n in set(names) if names.count(n) > 1)}")
+        return self
+
+
+class SlothFile(SlothService):
+    version: Literal["prometheus/v1"]
+
+
+class SlothKubernetes(Loose):
+    api_version: Literal["sloth.slok.dev/v1"] = Field(validation_alias="apiVersion")
+    kind: Literal["PrometheusServiceLevel"]
+    metadata: KubernetesMetadata
+    spec: SlothService
+
+
+def _from_sloth(service: SlothService, source: str, window: Window, version: str, mode: str) -> list[SloSpec]:
+    specs = []
+    for i, slo in enumerate(service.slos):
+        labels = {**service.labels, **slo.labels}
+        sli, why = catalogue_id(labels, f"{source}: slos[{i}]")
+        queries = slo.sli.events or slo.sli.raw
+        rules = None
+        if queries is not None:
+            rules = RuleSource(
+                service=service.service, name=slo.name, objective_percent=slo.objective, labels=labels,
+                spec_version=version, mode=mode, alerting=slo.alerting,
+                error_query=getattr(queries, "error_query", ""), total_query=getattr(queries, "total_query", ""),
+                error_ratio_query=getattr(queries, "error_ratio_query", ""),
+            )
+        specs.append(SloSpec(
+            name=slo.name, service=service.service, objective=round(slo.objective / 100, 12), window=window, source=source,
+            sli=sli, group_by=Grouping(labels.get("qtenancy_group_by", "platform")), description=slo.description,
+            labels=labels, not_computable="its SLI is a Sloth plugin, which qtenancy does not run" if rules is None else why,
+            rules=rules,
+        ))
+    return specs
+
+
+class SlothPrometheus:
+    name = "prometheus/v1"
+
+    def recognises(self, document: dict) -> bool:
+        return document.get("version") == "prometheus/v1"
+
+    def load(self, document: dict, where: str, context: FileContext) -> list[SloSpec]:
+        return _from_sloth(validate_document(SlothFile, document, where), where, context.default_window,
+                           "prometheus/v1", "cli-gen-prom")
+
+
+class SlothKubernetesFormat:
+    name = "sloth.slok.dev/v1"
+
+    def recognises(self, document: dict) -> bool:
+        return document.get("apiVersion") == "sloth.slok.dev/v1"
+
+    def load(self, document: dict, where: str, context: FileContext) -> list[SloSpec]:
+        return _from_sloth(validate_document(SlothKubernetes, document, where).spec, where, context.default_window,
+                           "sloth.slok.dev/v1", "cli-gen-k8s")
