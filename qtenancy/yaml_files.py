@@ -20,7 +20,7 @@ def _text(path: Path, what: str) -> str:
     try:
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise YamlFileError(f"{path}: {what} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+        raise YamlFileError(f"{path}: not UTF-8 text ({what}; byte {exc.start}: {exc.reason})") from None
     except OSError as exc:
         raise YamlFileError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
 
@@ -30,9 +30,9 @@ def _parse(path: Path, what: str, load):
     try:
         return load(text)
     except yaml.YAMLError as exc:
-        raise YamlFileError(f"{path}: {what} is not valid YAML: {exc}") from None
+        raise YamlFileError(f"{path}: not valid YAML ({what}): {exc}") from None
     except RecursionError:
-        raise YamlFileError(f"{path}: {what} is nested too deeply to read") from None
+        raise YamlFileError(f"{path}: nested too deeply to read ({what})") from None
 
 
 def load_yaml(path: Path, what: str) -> Any:
