@@ -43,6 +43,7 @@ bench: setup
 	$(BIN)/python -m bench.telemetry
 	$(BIN)/python -m bench.collector
 	$(BIN)/python -m bench.slo
+	$(BIN)/python -m bench.cli_start
 
 # The generated configuration that docker-compose.yml mounts (a test keeps the committed copy current).
 deploy: setup

@@ -31,9 +31,9 @@ JOBS_PER_DAY = 74_607
 
 
 def _capture(days: float) -> list[bytes]:
+    from bench.otlp_receiver import HttpReceiver
     from emulator.otlp_sink import OtlpTarget, export_run
     from emulator.run import emulate
-    from tests.otlp_receiver import HttpReceiver
 
     run = emulate(month_scenario(days), 1)
     with HttpReceiver() as receiver:
@@ -64,7 +64,7 @@ def _decode(requests: list[bytes]) -> tuple[float, float]:
 
 
 def _ingest(requests: list[bytes], seconds: float, clients: int) -> tuple[int, list[float], float]:
-    from tests.prometheus_server import free_port
+    from qtenancy.stack import free_port
 
     data = Path(tempfile.mkdtemp(prefix="qtenancy-bench-"))
     port, grpc_port = free_port(), free_port()

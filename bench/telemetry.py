@@ -21,7 +21,7 @@ from bench.emulator import month_scenario
 def _receive(ready, stop, counts) -> None:
     if hasattr(os, "sched_setaffinity") and os.cpu_count() and os.cpu_count() > 1:
         os.sched_setaffinity(0, {1})
-    from tests.otlp_receiver import HttpReceiver
+    from bench.otlp_receiver import HttpReceiver
 
     with HttpReceiver(keep=False) as receiver:
         ready.put(receiver.endpoint)

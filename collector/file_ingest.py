@@ -15,7 +15,9 @@ from pathlib import Path
 
 from collector.ingest import Ingestor
 from collector.otlp_payload import PayloadError, Signal, parse_json_document
-from collector.tenancy import Principal
+from collector.ownership import Owners
+from collector.store import Compaction, DataDir, WriterLock, compact
+from collector.tenancy import OPEN, Principal
 
 SIGNAL_OF_KEY = {"resourceSpans": Signal.TRACES, "resourceLogs": Signal.LOGS, "resourceMetrics": Signal.METRICS}
 
@@ -68,3 +70,16 @@ def ingest_file(path: Path, ingestor: Ingestor, principal: Principal) -> FileRep
         if outcome.rejected:
             report.errors.append(f"{where}: {outcome.message}")
     return report
+
+
+def ingest_files(data: DataDir, files: list[Path], max_pending_bytes: int) -> tuple[list[FileReport], Compaction]:
+    """Ingest files into a data directory no collector serves (DataDirLocked if one does), as the platform."""
+    with WriterLock(data):
+        compact(data)
+        wal = data.open_wal(max_pending_bytes)
+        try:
+            ingestor = Ingestor(wal, Owners.from_store(data.store))
+            reports = [ingest_file(path, ingestor, OPEN) for path in files]
+        finally:
+            wal.close()
+        return reports, compact(data)

@@ -15,9 +15,10 @@ from datetime import datetime
 
 import polars as pl
 
+from contract.alert_catalogue import STARVATION
 from slo.billing import per_tenant as billing_per_tenant
 from slo.catalogue import CATALOGUE, SliId, SliParameters, billing_delta
-from slo.incidents import SIGNAL_ORDER, STARVATION_SECONDS, incidents, score, within
+from slo.incidents import SIGNAL_ORDER, incidents, score, within
 from slo.sli import NotComputable, Tables, events, sli_table
 from slo.specs import SloSpec
 
@@ -82,7 +83,7 @@ def _reasons(granularity: float, tolerance: float) -> dict[str, pl.Expr]:
         "failed": success.valid(defaults) & ~success.good(defaults),
         "telemetry_incomplete": ~pl.col("complete").fill_null(False),
         "misbilled": (billing_delta(granularity).abs() > tolerance).fill_null(False),
-        "starved": (pl.col("queue_wait_seconds") > STARVATION_SECONDS).fill_null(False),
+        "starved": (pl.col("queue_wait_seconds") > STARVATION.bound_seconds).fill_null(False),
         "degraded": (pl.col("measured_fidelity") < DEGRADED_RATIO * pl.col("predicted_fidelity")).fill_null(False),
     }
 

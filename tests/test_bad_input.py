@@ -229,6 +229,8 @@ def test_slow_heads_and_bodies_are_cut_off(tmp_path):
         slow_body.settimeout(10)
         answer = slow_body.recv(4096)
         assert answer.startswith(b"HTTP/1.1 408") and b"body did not arrive within 1 s" in answer
+        slow_head.close()
+        slow_body.close()
         assert _post(f"http://127.0.0.1:{http_port}/v1/traces", _traces_json(_span_json("after")), "application/json")[0] == 200
     finally:
         server.send_signal(signal.SIGTERM)

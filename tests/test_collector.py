@@ -30,6 +30,7 @@ from opentelemetry.proto.collector.trace.v1 import (
     trace_service_pb2_grpc,
 )
 
+from bench.otlp_receiver import HttpReceiver
 from collector.config import CollectorConfig, ConfigError, Limits, Tokens, load_config
 from collector.correlate import correlate, read_calibrations, read_jobs
 from collector.server import CollectorServer
@@ -41,7 +42,6 @@ from emulator.otlp_sink import export_run
 from emulator.otlp_target import OtlpTarget, Protocol
 
 from .conftest import ROOT, TEST_SCENARIOS, run_of
-from .otlp_receiver import HttpReceiver
 from .prometheus_server import free_port
 
 ADMIN = "admin-token-0123456789abcdef"

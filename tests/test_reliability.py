@@ -22,6 +22,7 @@ import psutil
 import pytest
 import yaml
 
+from bench.otlp_receiver import HttpReceiver
 from collector.correlate import correlate, read_jobs
 from collector.store import DataDir
 from common.audit import AuditLog, key_path_for, load_key
@@ -32,7 +33,6 @@ from emulator.run_output import write_run
 from qtenancy.stack import free_port
 
 from .conftest import ROOT, TEST_SCENARIOS, run_of
-from .otlp_receiver import HttpReceiver
 from .test_collector import (
     _post,
     _serve,

@@ -20,6 +20,7 @@ import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.otlp_receiver import GrpcReceiver, HttpReceiver
 from contract.semconv import ATTRIBUTES, METRICS, STAGES, Attr, Metric, MetricType, Span
 from contract.semconv_doc import render
 from contract.tables import stage_names
@@ -31,7 +32,6 @@ from emulator.otlp_target import OtlpTarget, Protocol
 from emulator.realtime import LiveMetrics, VirtualClock
 
 from .conftest import ROOT, TEST_SCENARIOS, run_of, system_tool
-from .otlp_receiver import GrpcReceiver, HttpReceiver
 from .prometheus_server import PrometheusServer, free_port
 
 OTLP_TYPES = {"string": "string_value", "int": "int_value", "double": "double_value", "boolean": "bool_value",

@@ -79,42 +79,28 @@ def ingest(
     data_dir: DataDirOption = None,
 ) -> None:
     """Ingest file-exporter output into the store (offline: the data directory must not be served)."""
-    from collector.file_ingest import ingest_file
-    from collector.ingest import Ingestor
-    from collector.ownership import Owners
-    from collector.store import DataDir, DataDirLocked, WriterLock, compact
-    from collector.tenancy import OPEN
+    from collector.file_ingest import ingest_files
+    from collector.store import DataDir, DataDirLocked
 
     chosen = settings(config, data_dir=data_dir)
-    data, limits = DataDir(chosen.data_dir), chosen.limits
+    data = DataDir(chosen.data_dir)
     try:
-        lock = WriterLock(data).acquire()
+        reports, result = ingest_files(data, files, chosen.limits.max_pending_bytes)
     except DataDirLocked as exc:
         fail(f"{exc}; send the data to the running collector instead", 1)
-    failed = False
-    try:
-        compact(data)
-        wal = data.open_wal(limits.max_pending_bytes)
-        ingestor = Ingestor(wal, Owners.from_store(data.store))
-        table = Table(title="ingested")
-        for column in ("file", "lines", "accepted", "rejected", "errors"):
-            table.add_column(column, justify="left" if column == "file" else "right")
-        for path in files:
-            report = ingest_file(path, ingestor, OPEN)
-            table.add_row(str(path), f"{report.lines:,}", f"{report.accepted:,}", f"{report.rejected:,}",
-                          f"{len(report.errors):,}")
-            for error in report.errors:
-                errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-            failed |= bool(report.errors)
-        wal.close()
-        result = compact(data)
     except OSError as exc:
         fail(f"cannot ingest into {data.root}: {os_reason(exc)}", 1)
-    finally:
-        lock.release()
+    table = Table(title="ingested")
+    for column in ("file", "lines", "accepted", "rejected", "errors"):
+        table.add_column(column, justify="left" if column == "file" else "right")
+    for report in reports:
+        table.add_row(str(report.path), f"{report.lines:,}", f"{report.accepted:,}", f"{report.rejected:,}",
+                      f"{len(report.errors):,}")
+        for error in report.errors:
+            errors.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
     console.print(table)
     console.print(f"stored: {result.rows}")
-    if failed:
+    if any(report.errors for report in reports):
         raise typer.Exit(1)
 
 

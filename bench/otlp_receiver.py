@@ -1,6 +1,6 @@
 """A minimal OTLP receiver on loopback (HTTP/protobuf and gRPC) decoding with opentelemetry-proto.
 
-It stands in for the collector in the emulator's telemetry tests and benchmark: it keeps every decoded
+It stands in for the collector in the emulator's telemetry benchmark and tests: it keeps every decoded
 request (or only counts them) so tests can look at exactly what crossed the wire.
 """
 
