@@ -41,9 +41,6 @@ class Owners:
         self._bound = bound or {}
         self._lock = threading.Lock()
 
-    def __len__(self) -> int:
-        return len(self._bound)
-
     @classmethod
     def from_store(cls, store: Path) -> Owners:
         frames = [

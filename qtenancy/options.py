@@ -25,3 +25,5 @@ GroundTruthOption = Annotated[
 ]
 FormatOption = Annotated[ReportFormat, typer.Option("--format", help="table, json or markdown")]
 DaysOption = Annotated[float | None, typer.Option(help="override the scenario's length in days", min=0.001)]
+PeriodOption = Annotated[str, typer.Option(help="SLO period for Sloth specs and the burn windows: 30d or 28d")]
+WindowsOption = Annotated[Path | None, typer.Option(help="a Sloth AlertWindows file for other periods")]

@@ -60,3 +60,16 @@ def quotas_from(path: Path | None) -> dict[str, float]:
     if not isinstance(document, dict) or not all(isinstance(v, (int, float)) for v in document.values()):
         raise ValueError(f"{path}: quotas must be a scenario file or a mapping of tenant to share")
     return {str(k): float(v) for k, v in document.items()}
+
+
+def burn_windows(period: str, windows: Path | None):
+    """The burn windows of ``--period`` or of a ``--windows`` file: the same for rules and for incidents."""
+    from common.yaml_files import YamlFileError
+    from contract.alert_catalogue import default_burn_windows
+    from contract.burn_windows_file import load_burn_windows
+    from contract.durations import parse_duration
+
+    try:
+        return load_burn_windows(windows) if windows else default_burn_windows(parse_duration(period))
+    except (YamlFileError, ValueError) as exc:
+        fail(str(exc))

@@ -9,26 +9,11 @@ import typer
 
 from contract.alert_catalogue import RUNBOOK_BASE
 from qtenancy.console import console, fail, name_value_pairs, os_reason, warn
+from qtenancy.options import PeriodOption, WindowsOption
+from qtenancy.reading import burn_windows
 
 app = typer.Typer(help="Prometheus rules (Sloth-compatible SLO rules, operational alerts) and Alertmanager.",
                   no_args_is_help=True)
-
-PeriodOption = Annotated[str, typer.Option(help="SLO period for Sloth specs and the burn windows: 30d or 28d")]
-WindowsOption = Annotated[Path | None, typer.Option(help="a Sloth AlertWindows file for other periods")]
-
-
-def burn_windows(period: str, windows: Path | None):
-    """The burn windows of ``--period`` or of a ``--windows`` file: the same for rules and for incidents."""
-    from common.yaml_files import YamlFileError
-    from contract.alert_catalogue import default_burn_windows
-    from contract.burn_windows_file import load_burn_windows
-    from contract.durations import parse_duration
-
-    try:
-        return load_burn_windows(windows) if windows else default_burn_windows(parse_duration(period))
-    except (YamlFileError, ValueError) as exc:
-        fail(str(exc))
-
 
 @app.command("generate")
 def generate(

@@ -22,14 +22,15 @@ def demo(
     """The main job on the embedded default: emulate a game day, collect it over OTLP, report SLOs, generate rules
     and dashboards, find the incidents and write a postmortem for each."""
     from emulator.scenario import ScenarioError, load_scenario
-    from qtenancy.demo import run_demo
-    from qtenancy.incidents_view import incidents_table
 
     try:
         spec = load_scenario(scenario).with_days(days)
     except ScenarioError as exc:
         fail(str(exc))
     specs = load_specs([])
+    from qtenancy.demo import run_demo
+    from qtenancy.incidents_view import incidents_table
+
     with progress() as bar:
         result = run_demo(spec, seed, specs, out, bar)
     console.print(

@@ -48,13 +48,6 @@ def emulate(
     metrics_port: Annotated[int, typer.Option(help="port of the live /metrics endpoint (0: any free port)")] = 9464,
 ) -> None:
     """Run the multi-tenant quantum cloud emulator over a scenario and print a per-tenant summary."""
-    from emulator.blocking_batch import ExportFailed
-    from emulator.bulk_sink import write_bulk
-    from emulator.metrics import MetricsReplay
-    from emulator.openmetrics_file import write_openmetrics
-    from emulator.otlp_sink import export_run
-    from emulator.run import emulate as run_emulation
-    from emulator.run_output import write_run
     from emulator.scenario import ScenarioError, load_scenario
 
     try:
@@ -63,6 +56,13 @@ def emulate(
         fail(str(exc))
     if realtime and otlp_workers > 1:
         raise typer.BadParameter("real time paces one stream of telemetry: it cannot be split", param_hint="--otlp-workers")
+    from emulator.blocking_batch import ExportFailed
+    from emulator.bulk_sink import write_bulk
+    from emulator.metrics import MetricsReplay
+    from emulator.openmetrics_file import write_openmetrics
+    from emulator.otlp_sink import export_run
+    from emulator.run import emulate as run_emulation
+    from emulator.run_output import write_run
     target = None
     if otlp_endpoint is not None:
         target = OtlpTarget(otlp_endpoint, otlp_protocol, name_value_pairs(otlp_header, "--otlp-header"), otlp_gzip,

@@ -8,20 +8,21 @@ from typing import Annotated
 
 import typer
 
-from qtenancy.commands.alerts import PeriodOption, WindowsOption, burn_windows
 from qtenancy.console import console, instant
 from qtenancy.options import (
     DataDirOption,
     FormatOption,
     FromOption,
     GroundTruthOption,
+    PeriodOption,
     ReportFormat,
     SpecOption,
     ToOption,
+    WindowsOption,
 )
+from qtenancy.reading import burn_windows, store_tables
 from qtenancy.reading import ground_truth as read_ground_truth
 from qtenancy.reading import specs as load_specs
-from qtenancy.reading import store_tables
 
 app = typer.Typer(help="Incidents found in the jobs table: burn-rate episodes and detector findings.",
                   no_args_is_help=True)
