@@ -1,4 +1,5 @@
-"""What the read commands share: the SLO specs and the correlated store, each failure said once."""
+"""What several commands read from the user: specs, the correlated store, quotas, ground truth and burn windows;
+each failure is said once, with the file and the reason."""
 
 from __future__ import annotations
 
