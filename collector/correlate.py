@@ -24,6 +24,7 @@ from contract.tables import (
     JOB_SCHEMA,
     JOBS,
     LOGS,
+    RECORD_OWNER,
     SPANS,
     as_declared,
     read_calibrations,
@@ -84,11 +85,6 @@ def _time(column: str) -> pl.Expr:
     return pl.from_epoch(pl.col(column) // 1000, time_unit="us").dt.replace_time_zone("UTC")
 
 
-def _owned(tenant: str) -> pl.Expr:
-    """A record sent with a tenant's token is that tenant's, whether or not it says so."""
-    return pl.coalesce(tenant, "ingest_tenant").alias(tenant)
-
-
 def jobs_from(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.LazyFrame:
     """One row per provenance ID, from every span and log record of those jobs.
 
@@ -103,7 +99,7 @@ def jobs_from(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.LazyFrame:
     )
     root = (
         job_spans.filter(pl.col("name") == Span.JOB.value)
-        .with_columns(_owned(Attr.TENANT.value))
+        .with_columns(RECORD_OWNER.alias(Attr.TENANT.value))
         .sort("start_ns", "span_id")
         .group_by(pid)
         .agg(
@@ -132,7 +128,7 @@ def jobs_from(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.LazyFrame:
     finished = pl.col("event_name") == Event.JOB_FINISHED.value
     from_logs = (
         logs.filter(pl.col(pid).is_not_null())
-        .with_columns(_owned(Attr.TENANT.value))
+        .with_columns(RECORD_OWNER.alias(Attr.TENANT.value))
         .sort(finished, "time_ns", "event_name", "body", descending=[True, False, False, False], nulls_last=True)
         .group_by(pid)
         .agg(

@@ -2,8 +2,8 @@
 
 A request is flattened and checked, its rows appended to the write-ahead log, and it is acknowledged
 when the log has synced them: a caller that got an answer never loses what it was told was kept.
-Flattening is the expensive part and runs in the caller's worker thread; only the owner check and the
-append (both cheap) are serialised.
+Flattening is the expensive part and runs in the caller's worker thread; only the owner check, the encoding
+of the rows kept and the append are serialised.
 """
 
 from __future__ import annotations
@@ -59,13 +59,17 @@ class TokenBucket:
         level, then = self._levels.get(tenant, (self.burst, now))
         return min(self.burst, level + (now - then) * self.rate)
 
+    def _refuse(self, tenant: str, missing: float) -> RateLimited:
+        """The refusal of a request that lacks ``missing`` records of room, with the wait until it would fit."""
+        return RateLimited(f"tenant {tenant!r} is over its rate limit of {self.rate:g} records/s",
+                           math.ceil(missing / self.rate))
+
     def check(self, tenant: str) -> None:
         """Refuse before any decoding while the tenant's bucket is empty."""
         with self._lock:
             level = self._level(tenant, time.monotonic())
         if level < 1:
-            raise RateLimited(f"tenant {tenant!r} is over its rate limit of {self.rate:g} records/s",
-                              math.ceil((1 - level) / self.rate))
+            raise self._refuse(tenant, 1 - level)
 
     def take(self, tenant: str, amount: int) -> None:
         if amount > self.burst:
@@ -76,8 +80,7 @@ class TokenBucket:
             level = self._level(tenant, now)
             if amount > level:
                 self._levels[tenant] = (level, now)
-                raise RateLimited(f"tenant {tenant!r} is over its rate limit of {self.rate:g} records/s",
-                                  math.ceil((amount - level) / self.rate))
+                raise self._refuse(tenant, amount - level)
             self._levels[tenant] = (level - amount, now)
 
 

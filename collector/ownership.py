@@ -13,27 +13,16 @@ provenance ID, or its trace ID when it has none. Bindings live in memory, rebuil
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from collector.records import Flattened
 from contract.semconv import Attr
-from contract.tables import LOGS, SPANS, scan_raw
+from contract.tables import LOGS, RECORD_OWNER, SPANS, scan_raw
 
 _PID = Attr.PROVENANCE_ID.value
-_TENANT = Attr.TENANT.value
 KEY = {SPANS: pl.col("trace_id"), LOGS: pl.coalesce(_PID, "trace_id")}
-OWNER = pl.coalesce("ingest_tenant", _TENANT)
-"""A tenant token's rows carry its tenant in ``ingest_tenant``; a platform token's name one, or none."""
-
-
-@dataclass(frozen=True)
-class Claims:
-    """The owners a request binds once it is logged."""
-
-    new: dict[str, str]
 
 
 class Owners:
@@ -44,14 +33,15 @@ class Owners:
     @classmethod
     def from_store(cls, store: Path) -> Owners:
         frames = [
-            scan_raw(store, table).select(key=KEY[table], owner=OWNER).drop_nulls()
+            scan_raw(store, table).select(key=KEY[table], owner=RECORD_OWNER).drop_nulls()
             for table in (SPANS, LOGS)
         ]
         pairs = pl.concat(frames).unique(subset="key", keep="first", maintain_order=True).collect()
         return cls(dict(zip(pairs["key"].to_list(), pairs["owner"].to_list(), strict=True)))
 
-    def admit(self, flat: Flattened) -> Claims:
-        """Drop the rows of ``flat`` that name an owner other than their job's, counting them as rejected.
+    def admit(self, flat: Flattened) -> dict[str, str]:
+        """Drop the rows of ``flat`` that name an owner other than their job's, counting them as rejected;
+        returns the owners of the jobs the request is the first to name, for ``bind`` once it is logged.
 
         Call under ``lock`` together with ``bind``, so two requests cannot both claim a new job.
         """
@@ -60,7 +50,7 @@ class Owners:
             frame = flat.tables.get(table)
             if frame is None or frame.is_empty():
                 continue
-            keyed = frame.with_columns(_key=KEY[table], _owner=OWNER)
+            keyed = frame.with_columns(_key=KEY[table], _owner=RECORD_OWNER)
             pairs = keyed.select("_key", "_owner").drop_nulls().unique(maintain_order=True)
             refused = []
             for key, owner in pairs.iter_rows():
@@ -74,15 +64,14 @@ class Owners:
             refused_frame = pl.DataFrame(refused, schema={"_key": pl.String, "_owner": pl.String}, orient="row")
             dropped = keyed.join(refused_frame, on=["_key", "_owner"], how="semi", maintain_order="left")
             what = "span" if table == SPANS else "log record"
-            for key in dropped["_key"].unique(maintain_order=True).to_list():
-                count = dropped.filter(pl.col("_key") == key).height
+            for key, count in dropped.group_by("_key", maintain_order=True).len().iter_rows():
                 flat.reject(f"{count} {what}(s) of job {key}: it belongs to another tenant", count)
             flat.accepted -= dropped.height
             flat.tables[table] = keyed.join(refused_frame, on=["_key", "_owner"], how="anti", maintain_order="left").drop("_key", "_owner")
-        return Claims(new)
+        return new
 
-    def bind(self, claims: Claims) -> None:
-        self._bound.update(claims.new)
+    def bind(self, claims: dict[str, str]) -> None:
+        self._bound.update(claims)
 
     @property
     def lock(self) -> threading.Lock:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import polars as pl
 
-from common.durable_files import fsync_directory, write_text_durably
+from common.durable_files import append_whole, fsync_directory, write_text_durably
 
 MAGIC = b"QTW1"
 HEADER = struct.Struct(">4sBII")
@@ -249,15 +249,7 @@ class WriteAheadLog:
         fd = self._fd
         if os.fstat(fd).st_size != self._end:
             os.ftruncate(fd, self._end)
-        try:
-            for data, _, _ in batch:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            os.fsync(fd)
-        except OSError:
-            os.ftruncate(fd, self._end)
-            raise
+        append_whole(fd, (data for data, _, _ in batch), self._end)
         if os.fstat(fd).st_nlink == 0:
             self._failed = (f"{self._path} was removed while in use (was the data directory deleted?): "
                             "restart the collector")

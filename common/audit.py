@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common.durable_files import write_text_durably
+from common.durable_files import append_whole, write_text_durably
 
 GENESIS = "0" * 64
 HEAD_SUFFIX = ".head"
@@ -114,24 +114,21 @@ class AuditLog:
             lines, record = [], {}
             for entry in entries:
                 seq += 1
-                record = {
-                    "seq": seq, "time": entry.time or datetime.now(UTC).isoformat(), "actor": entry.actor,
-                    "action": entry.action, "subject": entry.subject, "detail": entry.detail, "prev": prev,
-                }
-                record["hash"] = prev = _mac(self._key, record)
-                lines.append(json.dumps(record, sort_keys=True) + "\n")
+                record = self._chained(seq, prev, entry)
+                prev = record["hash"]
+                lines.append((json.dumps(record, sort_keys=True) + "\n").encode())
             if lines:
-                try:
-                    view = memoryview("".join(lines).encode())
-                    while view:
-                        view = view[os.write(fd, view):]
-                    os.fsync(fd)
-                except OSError:
-                    os.ftruncate(fd, start)
-                    raise
+                append_whole(fd, lines, start)
                 self._write_head(seq, prev)
         finally:
             os.close(fd)
+        return record
+
+    def _chained(self, seq: int, prev: str, entry: AuditEntry) -> dict:
+        """The record ``entry`` becomes at ``seq`` after the record whose MAC is ``prev``, with its own MAC."""
+        record = {"seq": seq, "time": entry.time or datetime.now(UTC).isoformat(), "actor": entry.actor,
+                  "action": entry.action, "subject": entry.subject, "detail": entry.detail, "prev": prev}
+        record["hash"] = _mac(self._key, record)
         return record
 
     def _repair(self, fd: int) -> tuple[int, str]:
@@ -150,13 +147,10 @@ class AuditLog:
             os.ftruncate(fd, offset + whole)
             os.fsync(fd)
             seq, prev = self._repair(fd)
-            seq += 1
-            record = {"seq": seq, "time": datetime.now(UTC).isoformat(), "actor": "audit", "action": "repair",
-                      "subject": str(self.path), "detail": {"torn_bytes_removed": torn}, "prev": prev}
-            record["hash"] = _mac(self._key, record)
-            os.write(fd, (json.dumps(record, sort_keys=True) + "\n").encode())
-            os.fsync(fd)
-            return seq, record["hash"]
+            record = self._chained(seq + 1, prev, AuditEntry("audit", "repair", str(self.path),
+                                                             {"torn_bytes_removed": torn}))
+            append_whole(fd, [(json.dumps(record, sort_keys=True) + "\n").encode()], offset + whole)
+            return record["seq"], record["hash"]
         try:
             last = json.loads(tail[:whole].splitlines()[-1])
             return int(last["seq"]), str(last["hash"])

@@ -1,8 +1,10 @@
-"""Small files that must survive a crash whole: written aside, synced, renamed, and the rename synced."""
+"""Files that must survive a crash whole: small ones written aside, synced and renamed; append-only logs
+appended to in whole records or not at all."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -24,3 +26,20 @@ def write_text_durably(path: Path, text: str) -> None:
         os.fsync(handle.fileno())
     os.replace(tmp, path)
     fsync_directory(path.parent)
+
+
+def append_whole(fd: int, chunks: Iterable[bytes], end: int) -> None:
+    """Append ``chunks`` to a file opened ``O_APPEND`` whose last whole record ends at ``end``, and sync.
+
+    On any failure (a full disk) the file is cut back to ``end`` before the error is raised, so a failed
+    append leaves no torn bytes for the next one to land behind.
+    """
+    try:
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except OSError:
+        os.ftruncate(fd, end)
+        raise

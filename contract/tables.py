@@ -21,7 +21,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from common.durable_files import fsync_directory
-from contract.semconv import ATTRIBUTES, STAGES
+from contract.semconv import ATTRIBUTES, STAGES, Attr
 
 SPANS, LOGS, METRIC_POINTS, JOBS, CALIBRATIONS = "spans", "logs", "metric_points", "jobs", "calibrations"
 
@@ -72,6 +72,9 @@ METRIC_POINT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 SCHEMAS = {SPANS: SPAN_SCHEMA, LOGS: LOG_SCHEMA, METRIC_POINTS: METRIC_POINT_SCHEMA}
+RECORD_OWNER = pl.coalesce("ingest_tenant", Attr.TENANT.value)
+"""Whose a stored span or log record is: its token's tenant, or for a platform token the tenant it names (the
+collector refuses a tenant's record that names another, so the two never disagree)."""
 
 UTC_US = pl.Datetime("us", "UTC")
 STAGE_TIMES: dict[str, pl.DataType] = {f"{s.value}_{edge}": UTC_US for s in STAGES for edge in ("start", "end")}
