@@ -98,9 +98,20 @@ def _burn_condition(source: RuleSource, windows: BurnWindows, quick: BurnWindow,
             return (f"max(slo:sli_error:ratio_rate{format_duration(seconds)}{selector} > ({speed} * {budget})) "
                     "without (sloth_window)")
 
-        return f"(\n    {term(window.short_seconds)}\n    and\n    {term(window.long_seconds)}\n)"
+        guard = _enough_events(source, window.long_seconds)
+        return f"(\n    {term(window.short_seconds)}\n    and\n    {term(window.long_seconds)}{guard}\n)"
 
     return f"{side(quick)}\nor\n{side(slow)}\n"
+
+
+def _enough_events(source: RuleSource, seconds: float) -> str:
+    """The low-traffic guard on one long window: its events (the total query's rate times its length, as
+    ``increase`` counts them) at least ``min_events``; nothing at all when the spec sets no guard."""
+    if not source.min_events:
+        return ""
+    total = source.total_query.replace("{{.window}}", format_duration(seconds))
+    return (f"\n    and on({', '.join(source.group_labels)})\n    "
+            f"(({total}) * {go_float(seconds)} >= {source.min_events})")
 
 
 def alerts(source: RuleSource, windows: BurnWindows) -> dict | None:

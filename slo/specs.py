@@ -105,6 +105,10 @@ class RuleSource:
     error_query: str = ""
     total_query: str = ""
     error_ratio_query: str = ""
+    min_events: int = 0
+    """The low-traffic guard: the least events (``total_query``) a long window needs for its alert to fire."""
+    group_labels: tuple[str, ...] = ()
+    """The labels ``total_query`` keeps, on which the guard matches the alert's series."""
 
     @property
     def id(self) -> str:
@@ -128,6 +132,8 @@ class SloSpec:
     labels: dict[str, str] = field(default_factory=dict)
     not_computable: str = ""
     rules: RuleSource | None = None
+    min_events: int = 0
+    """The low-traffic guard of its burn-rate alerts (0: none), the same in both paths."""
 
     @property
     def alert_name(self) -> str:
