@@ -3,10 +3,11 @@
 A signal is what one alert would have said: its name (the same as the generated Prometheus alert's), its
 severity, the backends and tenants it concerns, when the impact began (``start``), when the alert would
 have fired (``detected_at``) and when the impact ended (``end``). Signals whose spans overlap (within
-``MERGE_GAP``) and share a cause are one incident: a backend for the backend's own signals (calibration,
-rotation, outage, fidelity), the tenant for the scheduler's starvation, the tenant's meter for billing, and
-the backends and tenants that hold the bad events of a burn. The tenants a backend signal merely touched
-are its impact, not its cause, so a billing ticket never joins an outage because the tenant ran there.
+``MERGE_GAP``) and share a cause are one incident. A signal's cause is its backends and the tenants it
+hurt: for a backend's own signals (calibration, rotation, outage, fidelity) the tenants whose jobs failed or
+came back unusable there meanwhile, not every tenant that merely ran there; for a burn, the backends and
+tenants that hold its bad events; for starvation, the starved tenant. Billing is the tenant's meter alone, so
+a billing ticket never joins an outage, nor moves its start, because the tenant ran there.
 
 Burn-rate signals come only from SLIs whose burn-rate alerts the real-time path also generates, with the
 same low-traffic guard, so both paths page for the same things.
@@ -37,15 +38,14 @@ from contract.alert_catalogue import (
     Severity,
 )
 from contract.durations import format_duration
-from contract.semconv import CalibrationVerdict, FailureReason
+from contract.semconv import CalibrationVerdict, FailureReason, Outcome
 from contract.tables import SIGNAL_SCHEMA, UTC_US
-from slo.burn_rate import alert_label, burn_rates, episodes
+from slo.burn_rate import alert_label, burn_column, burn_rates, episodes
 from slo.catalogue import CATALOGUE, billing_delta
 from slo.sli import NotComputable, Tables, events, window_start
 from slo.specs import SloSpec
 
 MERGE_GAP = timedelta(minutes=30)
-ONSET_LOOKBACK = timedelta(hours=1)
 SCOPE_SHARE = 0.1
 """A tenant or backend is in a burn signal's scope when it holds at least this share of its bad events."""
 CARRIED = ("provenance_id", "tenant", "backend")
@@ -81,6 +81,21 @@ def _scope(column: str) -> pl.Expr:
     return share.filter(share.struct.field("count") >= SCOPE_SHARE * pl.len()).struct.field(column).sort()
 
 
+def _hot_since(rates: pl.DataFrame, windows: BurnWindows, severity: str) -> pl.LazyFrame:
+    """Per group and step, when the run of steps began in which the finest window has burned above the
+    severity's lowest factor: the impact behind an alert began no earlier than one finest window before it
+    (so a slow alert's long windows do not date its impact back into the quiet hours before it)."""
+    factor = min(a.factor(windows.period_seconds) for a in windows.pairs if a.severity == severity)
+    finest = windows.sli_windows[0]
+    hot = pl.col(burn_column(finest)) > factor
+    shortest = timedelta(seconds=finest)
+    return (
+        rates.lazy().sort("group", "at").with_columns(hot=hot)
+        .with_columns(run=(pl.col("hot") != pl.col("hot").shift(1).over("group")).fill_null(True).cum_sum().over("group"))
+        .select("group", "at", since=pl.col("at").min().over("group", "run") - shortest)
+    )
+
+
 def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows: BurnWindows) -> pl.LazyFrame:
     """Page and ticket episodes of every burn-alertable SLO, with the bad events that drove them."""
     frames = []
@@ -96,10 +111,13 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows:
                            min_events=spec.min_events)
         bad = stream.filter(~pl.col("good"))
         for severity in (Severity.PAGE.value, Severity.TICKET.value):
-            found = episodes(rates, severity).lazy().with_row_index("episode")
+            found = (
+                episodes(rates, severity).lazy().with_row_index("episode")
+                .join(_hot_since(rates, windows, severity), left_on=["group", "start"], right_on=["group", "at"])
+            )
             driven = (
                 found.join(bad, on="group")
-                .filter(pl.col("time") > pl.col("start") - ONSET_LOOKBACK, pl.col("time") <= pl.col("end"))
+                .filter(pl.col("time") > pl.col("since"), pl.col("time") <= pl.col("end"))
                 .sort("time", "provenance_id", nulls_last=True)
                 .group_by("episode")
                 .agg(
@@ -239,12 +257,14 @@ def job_failure_signals(jobs: pl.LazyFrame, granularity: float, tolerance: float
 
 
 def fill_tenants(signals: pl.DataFrame, jobs: pl.LazyFrame) -> pl.DataFrame:
-    """A backend signal that names no tenant concerns every tenant whose jobs ran on that backend meanwhile."""
+    """A backend signal that names no tenant concerns the tenants it hurt: those whose jobs on that backend
+    failed or came back unusable meanwhile."""
     missing = signals.lazy().with_row_index("row").filter(pl.col("tenants").list.len().fill_null(0) == 0)
+    hurt = jobs.filter(~pl.col("usable").fill_null(False), pl.col("outcome") != Outcome.REJECTED.value)
     ran = (
         missing.select("row", "start", "end", backend=pl.col("backends").list.first())
-        .join(jobs.select("tenant", "backend", "execute_start").drop_nulls(), on="backend")
-        .filter(pl.col("execute_start").is_between(pl.col("start"), pl.col("end")))
+        .join(hurt.select("tenant", "backend", "finished_at").drop_nulls(), on="backend")
+        .filter(pl.col("finished_at").is_between(pl.col("start"), pl.col("end")))
         .group_by("row")
         .agg(ran=pl.col("tenant").unique().sort())
     )
@@ -269,10 +289,7 @@ def _causes(signal: pl.Expr) -> pl.Expr:
     tenants = pl.col("tenants").fill_null([])
     return (
         pl.when(signal == "billing_delta").then(tenants.list.eval(pl.format("meter:{}", pl.element())))
-        .when(signal == "starvation").then(tenants.list.eval(pl.format("tenant:{}", pl.element())))
-        .when(signal == "slo_burn").then(pl.concat_list(
-            backends, tenants.list.eval(pl.format("tenant:{}", pl.element()))))
-        .otherwise(backends)
+        .otherwise(pl.concat_list(backends, tenants.list.eval(pl.format("hurt:{}", pl.element()))))
     )
 
 
