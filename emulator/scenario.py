@@ -108,6 +108,7 @@ class CrosstalkModel(Strict):
 
 class Metering(Strict):
     granularity: Offset = Field(5.0, gt=0, description="the meter samples backend use this often")
+    reservation_price_per_second: float = Field(0.0, ge=0, description="price of a reserved backend second")
 
 
 class PostProcess(Strict):

@@ -15,7 +15,6 @@ import polars as pl
 
 from common.audit import AuditLog, key_path_for, load_key
 from contract.alert_catalogue import (
-    BILLING,
     STARVATION,
     BurnWindows,
     default_burn_windows,
@@ -63,7 +62,7 @@ def analyses(jobs: pl.LazyFrame, repeated: pl.DataFrame, quotas: dict[str, float
         shares=table,
         jain=jain_index(table),
         starvation=starvation_episodes(jobs, STARVATION.bound_seconds, start, end),
-        billing=billing_per_tenant(jobs, BILLING.meter_granularity_seconds, start, end),
+        billing=billing_per_tenant(jobs, start, end),
         repeats=repeated,
         drifts=unexplained(detect_drift(jobs), neighbours),
         incidents=neighbours,
@@ -97,7 +96,6 @@ def detect(specs: list[SloSpec], tables: Tables, as_of: datetime, done: Analyses
         neighbours, drifts, starvation = done.incidents, done.drifts, done.starvation
     signals = find_signals(Evidence(
         specs, tables, as_of, drifts, neighbours, starvation,
-        timedelta(seconds=parse_duration(NeighbourParameters().every)), BILLING.meter_granularity_seconds,
-        SliParameters().billing_tolerance_seconds, windows or default_burn_windows(),
+        timedelta(seconds=parse_duration(NeighbourParameters().every)), SliParameters().billing_tolerance_seconds, windows or default_burn_windows(),
     ))
     return Detections(signals, neighbours)

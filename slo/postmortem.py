@@ -16,8 +16,9 @@ from datetime import datetime
 import polars as pl
 
 from contract.alert_catalogue import STARVATION
+from contract.billing import misbilled
 from slo.billing import per_tenant as billing_per_tenant
-from slo.catalogue import CATALOGUE, SliId, SliParameters, billing_delta
+from slo.catalogue import CATALOGUE, SliId, SliParameters
 from slo.incidents import SIGNAL_ORDER, incidents, score, within
 from slo.sli import NotComputable, Tables, events, sli_table
 from slo.specs import SloSpec
@@ -77,20 +78,20 @@ def _in_scope(backends: list[str], tenants: list[str]) -> pl.Expr:
     return on_backend | (pl.col("backend").is_null() & of_tenant)
 
 
-def _reasons(granularity: float, tolerance: float) -> dict[str, pl.Expr]:
+def _reasons(tolerance: float) -> dict[str, pl.Expr]:
     success, defaults = CATALOGUE[SliId.M1], SliParameters()
     return {
         "failed": success.valid(defaults) & ~success.good(defaults),
         "telemetry_incomplete": ~pl.col("complete").fill_null(False),
-        "misbilled": (billing_delta(granularity).abs() > tolerance).fill_null(False),
+        "misbilled": misbilled(tolerance).fill_null(False),
         "starved": (pl.col("queue_wait_seconds") > STARVATION.bound_seconds).fill_null(False),
         "degraded": (pl.col("measured_fidelity") < DEGRADED_RATIO * pl.col("predicted_fidelity")).fill_null(False),
     }
 
 
 def affected_jobs(jobs: pl.LazyFrame, scope: Scope, backends: list[str], tenants: list[str],
-                  granularity: float, tolerance: float) -> pl.DataFrame:
-    reasons = _reasons(granularity, tolerance)
+                  tolerance: float) -> pl.DataFrame:
+    reasons = _reasons(tolerance)
     return (
         jobs.filter(pl.col("submitted_at") <= scope.end, pl.coalesce("finished_at", "submitted_at") >= scope.start,
                     _in_scope(backends, tenants))
@@ -215,7 +216,7 @@ def routed_after_detection(jobs: pl.LazyFrame, signals: pl.DataFrame) -> int:
 
 
 def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSpec], neighbours: pl.DataFrame,
-          granularity: float, tolerance: float, faults: list[dict] | None = None) -> Postmortem:
+          tolerance: float, faults: list[dict] | None = None) -> Postmortem:
     chosen = within(signals, scope.start, scope.end, scope.backend, scope.tenant, scope.alert)
     related = signals.filter(pl.col("incident").is_in(chosen["incident"].unique().to_list()))
     found = incidents(related)
@@ -224,14 +225,14 @@ def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSp
     if scope.tenant:
         tables = Tables(tables.jobs.filter(pl.col("tenant") == scope.tenant), tables.calibrations, tables.repeats)
     jobs = tables.jobs
-    hurt = affected_jobs(jobs, scope, backends, tenants, granularity, tolerance)
+    hurt = affected_jobs(jobs, scope, backends, tenants, tolerance)
     overlapping = [f for f in faults or [] if datetime.fromisoformat(f["start"]) <= scope.end
                    and datetime.fromisoformat(f["end"]) >= scope.start]
     suspects = neighbours.filter(pl.col("start") <= scope.end, pl.col("end") >= scope.start)
     if backends:
         suspects = suspects.filter(pl.col("backend").is_in(backends))
     billing = (
-        billing_per_tenant(jobs, granularity, scope.start, scope.end)
+        billing_per_tenant(jobs, scope.start, scope.end)
         .join(hurt.filter(pl.col("reasons").str.contains("failed")).group_by("tenant")
               .agg(billed_for_failed_seconds=pl.col("billed_seconds").fill_null(0.0).sum()), on="tenant", how="left")
         .with_columns(pl.col("billed_for_failed_seconds").fill_null(0.0))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contract.alert_catalogue import BILLING
 from slo.analysis import Detections
 from slo.catalogue import SliParameters
 from slo.postmortem import Scope, build
@@ -17,5 +16,5 @@ from slo.specs import SloSpec
 def write_postmortem(specs: list[SloSpec], tables: Tables, detections: Detections, scope: Scope,
                      faults: list[dict] | None, out: Path) -> dict[str, Path]:
     report = build(tables, scope, detections.signals, specs, detections.neighbours,
-                   BILLING.meter_granularity_seconds, SliParameters().billing_tolerance_seconds, faults)
+                   SliParameters().billing_tolerance_seconds, faults)
     return write(report, all_plots(report, specs), out)
