@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import polars as pl
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from common.yaml_files import YamlFileError, load_yaml
@@ -172,11 +173,18 @@ class BillingTerms(Strict):
     reservations: list[Reservation] = []
 
 
+def write_billing_terms(terms: BillingTerms, path: Path) -> None:
+    path.write_text(yaml.safe_dump(terms.model_dump(mode="json"), sort_keys=True))
+
+
 class BillingTermsError(ValueError):
     """A billing terms file that cannot be used; the message names the file, the field and the reason."""
 
 
 def load_billing_terms(path: Path) -> BillingTerms:
+    """The terms in ``path``, or the default (exact meter, no prices) when there is no such file."""
+    if not path.exists():
+        return BillingTerms()
     try:
         document = load_yaml(path, "billing terms")
     except YamlFileError as exc:

@@ -22,6 +22,8 @@ from slo.catalogue import CATALOGUE, SliId, SliParameters
 from slo.incidents import SIGNAL_ORDER, incidents, score, within
 from slo.sli import NotComputable, Tables, events, sli_table
 from slo.specs import SloSpec
+from slo.tenant_scope import scoped_incidents
+from slo.viewer import OPERATOR, Redactor, Viewer
 
 DEGRADED_RATIO = 0.95
 """A result whose fidelity is under this fraction of the calibration's prediction counts as degraded."""
@@ -216,12 +218,18 @@ def routed_after_detection(jobs: pl.LazyFrame, signals: pl.DataFrame) -> int:
 
 
 def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSpec], neighbours: pl.DataFrame,
-          tolerance: float, faults: list[dict] | None = None) -> Postmortem:
+          tolerance: float, faults: list[dict] | None = None, viewer: Viewer = OPERATOR) -> Postmortem:
+    """The facts of ``scope`` as ``viewer`` may see them: the incidents are the platform's (found over every
+    signal, so an incident id means the same facts to everyone), the impact is narrowed to the scope's tenant,
+    SLO budgets of platform groups are the platform's, and a tenant never sees another tenant named."""
+    if not viewer.is_operator and scope.tenant != viewer.tenant:
+        raise ValueError(f"{viewer.describe()} may only review its own scope, not {scope.describe()}")
     chosen = within(signals, scope.start, scope.end, scope.backend, scope.tenant, scope.alert)
     related = signals.filter(pl.col("incident").is_in(chosen["incident"].unique().to_list()))
     found = incidents(related)
     backends = [scope.backend] if scope.backend else sorted({b for row in found["backends"] for b in row})
     tenants = [scope.tenant] if scope.tenant else sorted({t for row in found["tenants"] for t in row})
+    everyone = tables
     if scope.tenant:
         tables = Tables(tables.jobs.filter(pl.col("tenant") == scope.tenant), tables.calibrations, tables.repeats)
     jobs = tables.jobs
@@ -239,12 +247,17 @@ def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSp
     )
     if tenants:
         billing = billing.filter(pl.col("tenant").is_in(tenants))
+    redact = Redactor.of(everyone.jobs, viewer)
     return Postmortem(
-        scope=scope, tables=tables, backends=backends, tenants=tenants, incidents=found,
-        signals=related.sort(*SIGNAL_ORDER, nulls_last=True),
-        timeline=_timeline(tables, scope, found, related, hurt, backends, overlapping),
+        scope=scope, tables=tables, backends=backends, tenants=tenants,
+        incidents=scoped_incidents(found, viewer, redact),
+        signals=redact.frame(related.sort(*SIGNAL_ORDER, nulls_last=True), text=("evidence",), names=("tenants",),
+                             name=("suspect",), jobs=("first_job",)),
+        timeline=redact.frame(_timeline(tables, scope, found, related, hurt, backends, overlapping),
+                              text=("event", "detail"), jobs=("reference",)),
         affected=_affected_by_tenant(jobs, hurt, scope, backends, tenants), affected_jobs=hurt,
-        budget=_budget(specs, tables, scope, set(backends) | set(tenants)),
-        suspects=suspects, billing=billing, routed_after_detection=routed_after_detection(jobs, related),
-        faults=score(found, overlapping) if faults is not None else None,
+        budget=_budget(specs, everyone, scope, set(backends) | set(tenants)),
+        suspects=redact.frame(suspects, name=("victim", "suspect")), billing=billing,
+        routed_after_detection=routed_after_detection(jobs, related),
+        faults=score(found, overlapping) if faults is not None and viewer.is_operator else None,
     )

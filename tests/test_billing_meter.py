@@ -7,7 +7,14 @@ import polars as pl
 import pytest
 
 from collector.correlate import correlate
-from contract.billing import BillingTermsError, Meter, MeterKind, ReservedJobs, load_billing_terms, owed_seconds
+from contract.billing import (
+    BillingTermsError,
+    Meter,
+    MeterKind,
+    ReservedJobs,
+    load_billing_terms,
+    owed_seconds,
+)
 from contract.tables import CALIBRATION_SCHEMA, read_jobs
 from slo.analysis import detect
 from slo.catalogue import SliId
