@@ -9,8 +9,13 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from collector.config import Tokens
+from collector.correlate import correlate
+from collector.server import CollectorServer
 from contract.billing import write_billing_terms
 from contract.data_dir import BILLING_TERMS, STORE
+from contract.tables import read_jobs
+from emulator.bulk_sink import write_bulk
 from emulator.meter import billing_terms
 from qtenancy.cli import app
 from slo.analysis import detect, slo_results, store_tables
@@ -25,8 +30,12 @@ from slo.sli import sli_table
 from slo.spec_files import load_all
 from slo.specs import Window
 from slo.statement import statement
+from slo.tenant_reads import StoreReads
 from slo.tenant_scope import incident_list, report_for
 from slo.viewer import Viewer
+
+from .conftest import TEST_SCENARIOS, run_of
+from .test_collector import ADMIN, LAB, OWNER, _config, _get
 
 PID = re.compile(r"\b[0-9a-f]{32}\b")
 
@@ -106,7 +115,7 @@ def _leaks(text: str, tenant: str, names: pl.DataFrame, own_ids: set[str]) -> li
 
 def test_no_tenant_scope_output_names_another_tenant(view, tmp_path):
     _, terms, tables, specs, as_of, (results, analyses), detections = view
-    names = tables.jobs.select("tenant", "namespace").unique().collect()
+    names = tables.jobs.select("tenant", "namespace").drop_nulls().unique().collect()
     found = incidents(detections.signals)
     for tenant in sorted(names["tenant"]):
         viewer = Viewer(tenant)
@@ -122,7 +131,7 @@ def test_no_tenant_scope_output_names_another_tenant(view, tmp_path):
         row = listed.sort("signals", "incident", descending=[True, False]).row(0, named=True)
         written = write_postmortem(specs, tables, detections, Scope(row["start"], row["resolved_at"], tenant=tenant),
                                    None, tmp_path / tenant, viewer)
-        outputs |= {f"postmortem {k}": p.read_text() for k, p in written.items() if p.suffix in (".md", ".html")}
+        outputs |= {f"postmortem {k}": p.read_text() for k, p in written.items() if p.suffix in (".md", ".html", ".csv")}
         bill = statement(tables.jobs, viewer, tenant, as_of - timedelta(days=7), as_of, terms)
         outputs |= {"statement csv": bill.lines.write_csv(), "statement json": json.dumps(bill.as_dict(), default=str)}
         outputs["explain"] = json.dumps(explain(tables, sorted(own_ids)[0], viewer, terms).as_dict(), default=str)
@@ -131,3 +140,47 @@ def test_no_tenant_scope_output_names_another_tenant(view, tmp_path):
         platform = {(r.spec.name, row["group"]): row["sli"] for r in results for row in r.rows}
         assert all(platform[(r.spec.name, row["group"])] == row["sli"] for r in mine for row in r.rows), \
             "a tenant sees the platform's values, never recomputed from its own jobs"
+
+
+def test_http_reads_for_tenants_are_their_own_view_audited_and_404_for_others(tmp_path):
+    data = tmp_path / "data"
+    run = run_of(TEST_SCENARIOS / "telemetry.yaml")
+    write_bulk(run, data / STORE)
+    correlate(data / STORE)
+    write_billing_terms(billing_terms(run.scenario), data / BILLING_TERMS)
+    jobs = read_jobs(data / STORE).collect()
+    own = {t: set(jobs.filter(pl.col("tenant") == t)["provenance_id"]) for t in ("lab", "owner")}
+    names = jobs.select("tenant", "namespace").drop_nulls().unique()
+    tokens = Tokens(admin=[ADMIN], tenants={"lab": LAB, "owner": OWNER})
+    specs = load_all([shipped_specs()])
+    with CollectorServer(_config(tmp_path, tokens=tokens), StoreReads(data, specs)) as server:
+        api = f"{server.http_endpoint}/api/v1"
+        for tenant, token, other in (("lab", LAB, "owner"), ("owner", OWNER, "lab")):
+            mine, theirs = sorted(own[tenant])[0], sorted(own[other])[0]
+            routes = {"explain": f"{api}/jobs/{mine}/explain", "billing": f"{api}/billing",
+                      "report": f"{api}/slo/report", "incidents": f"{api}/incidents"}
+            bodies = {}
+            for what, url in routes.items():
+                status, bodies[what] = _get(url, token)
+                assert status == 200, (tenant, what, bodies[what])
+            for found in bodies["incidents"]["incidents"]:
+                status, bodies[found["incident"]] = _get(f"{api}/incidents/{found['incident']}/postmortem", token)
+                assert status == 200 and bodies[found["incident"]]["tenants"] == [tenant]
+            for what, body in bodies.items():
+                assert not _leaks(json.dumps(body), tenant, names, own[tenant]), (tenant, what)
+            assert bodies["billing"]["tenant"] == tenant and bodies["billing"]["totals"]["billed_amount"] > 0
+            foreign = [f"{api}/jobs/{theirs}/explain", f"{api}/billing?tenant={other}", f"{api}/slo/report?tenant={other}",
+                       f"{api}/incidents?tenant={other}", f"{api}/incidents/INC-20260406-0000/postmortem",
+                       f"{api}/billing?tenant=nobody"]
+            for url in foreign:
+                status, body = _get(url, token)
+                assert status == 404 and "known" not in body["error"], url
+        status, body = _get(f"{api}/slo/report?tenant=nobody", ADMIN)
+        assert status == 404 and "known: lab, owner" in body["error"]
+        assert _get(f"{api}/billing?from=yesterday", LAB)[0] == 400
+    trail = [json.loads(line) for line in (data / "audit.log").read_text().splitlines()]
+    reads = [(r["actor"], r["action"], r["detail"]["found"]) for r in trail if r["action"].startswith("read_")]
+    assert ("tenant:lab", "read_explain", True) in reads and ("tenant:owner", "read_explain", False) in reads
+    assert {a for _, a, _ in reads} == {"read_explain", "read_billing", "read_slo_report", "read_incidents",
+                                        "read_postmortem"}
+    assert len(reads) >= 2 * (4 + 6) + 1
