@@ -17,9 +17,9 @@ from pathlib import Path
 
 import polars as pl
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from common.yaml_files import YamlFileError, load_yaml
+from common.yaml_files import YamlFileError, load_model
 from contract.semconv import Attr
 
 BILLING_TOLERANCE_SECONDS = 1e-3
@@ -186,13 +186,6 @@ def load_billing_terms(path: Path) -> BillingTerms:
     if not path.exists():
         return BillingTerms()
     try:
-        document = load_yaml(path, "billing terms")
+        return load_model(path, BillingTerms, "billing terms")
     except YamlFileError as exc:
         raise BillingTermsError(str(exc)) from None
-    if not isinstance(document, dict):
-        raise BillingTermsError(f"{path}: billing terms must be a mapping with meter, prices and reservations")
-    try:
-        return BillingTerms.model_validate(document)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors())
-        raise BillingTermsError(f"{path}: invalid billing terms: {problems}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contract.alert_catalogue import BILLING_DELTA
 from contract.billing import MeterKind, ReservedJobs
 from contract.semconv import (
     ATTRIBUTES,
@@ -55,11 +56,11 @@ RESERVED_MEANING = {
     ReservedJobs.PER_JOB: "a job inside its tenant's reservation is metered like any other",
     ReservedJobs.TO_RESERVATION: "reserved time is billed to the reservation; the job's own entry owes 0",
 }
-BILLING = """## Billing: the meter is part of the contract
+BILLING = f"""## Billing: the meter is part of the contract
 
 A broker declares how it bills on the `meter` span (the `qtenancy.billing.meter*` attributes, also allowed on
 the root span), or in a billing terms file (`meter:`, `prices:`, `reservations:`) given to the analysis. SLI M6,
-the `QtenancyBillingDelta` signal, billing statements and `qtenancy jobs explain` judge what the meter entry
+the `{BILLING_DELTA.name}` signal, billing statements and `qtenancy jobs explain` judge what the meter entry
 billed (`qtenancy.billing.seconds`) against what the declared meter owes for the execution the trace shows; a
 job billed within 1 ms of that is billed right. A broker that declares nothing is judged as billing exactly the
 traced execution seconds. An executed job owes at least `qtenancy.billing.meter.minimum` seconds.

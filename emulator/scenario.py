@@ -17,11 +17,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     model_validator,
 )
 
-from common.yaml_files import YamlFileError, load_yaml
+from common.yaml_files import YamlFileError, load_model
 from contract.semconv import Priority
 from emulator.shipped import scenario_path
 
@@ -319,16 +318,6 @@ def load_scenario(path: Path) -> Scenario:
     """A scenario file, or the shipped scenario of that name; ScenarioError names the file, field and reason."""
     path = scenario_path(path)
     try:
-        raw = load_yaml(path, "scenario")
+        return load_model(path, Scenario, "scenario")
     except YamlFileError as exc:
         raise ScenarioError(str(exc)) from None
-    if not isinstance(raw, dict):
-        raise ScenarioError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
-    try:
-        return Scenario.model_validate(raw)
-    except ValidationError as exc:
-        lines = [f"{path}: invalid scenario"]
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  {where}: {err['msg']}")
-        raise ScenarioError("\n".join(lines)) from None

@@ -86,5 +86,5 @@ def test_bad_billing_terms_name_the_file_and_field(tmp_path):
         load_billing_terms(bad)
     assert str(bad) in str(raised.value) and "meter.kind" in str(raised.value) and "prices.per_shot" in str(raised.value)
     bad.write_text("- a list\n")
-    with pytest.raises(BillingTermsError, match="must be a mapping"):
+    with pytest.raises(BillingTermsError, match="expected a mapping at the top level, got list"):
         load_billing_terms(bad)

@@ -128,7 +128,7 @@ def test_no_tenant_scope_output_names_another_tenant(view, tmp_path):
         same = found.join(listed.select("incident", "start", "detected_at", "resolved_at"), on="incident")
         assert same.filter(pl.col("start") != pl.col("start_right")).is_empty(), "incident facts are the platform's"
         assert same.filter(pl.col("resolved_at") != pl.col("resolved_at_right")).is_empty()
-        row = listed.sort("signals", "incident", descending=[True, False]).row(0, named=True)
+        row = (listed if listed.height else found).sort("signals", "incident", descending=[True, False]).row(0, named=True)
         written = write_postmortem(specs, tables, detections, Scope(row["start"], row["resolved_at"], tenant=tenant),
                                    None, tmp_path / tenant, viewer)
         outputs |= {f"postmortem {k}": p.read_text() for k, p in written.items() if p.suffix in (".md", ".html", ".csv")}
