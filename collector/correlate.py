@@ -3,8 +3,9 @@
 Incremental and idempotent: it remembers which store parts it has read; new parts name the jobs to
 rebuild, each rebuilt from all of its spans wherever they are, and written over the partitions that held
 it. Running it again on the same store changes nothing; rebuilding from scratch gives the same bytes.
-The meter a job was billed by is read from its meter span (or, failing that, its root span). A job missing stages is kept and flagged (``complete`` false, ``missing_stages``): that is SLI M5. A new
-part that does not read back whole is moved to quarantine with its reason, and the rest is correlated.
+The meter a job was billed by is read from its meter span (or, failing that, its root span). A job missing
+stages is kept and flagged (``complete`` false, ``missing_stages``): that is SLI M5. A new part that does
+not read back whole is moved to quarantine with its reason, and the rest is correlated.
 """
 
 from __future__ import annotations

@@ -85,11 +85,6 @@ def meter_columns(meter: Meter) -> dict[str, str | float]:
             "meter_minimum_seconds": meter.minimum_seconds, "meter_reserved_jobs": meter.reserved_jobs.value}
 
 
-def meter_attributes(meter: Meter) -> dict[str, str | float]:
-    """The meter-span attributes that declare ``meter``."""
-    return {METER_COLUMNS[column].value: value for column, value in meter_columns(meter).items()}
-
-
 def with_meter(jobs: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
     """Jobs whose broker declared no meter judged by ``meter`` (a billing terms file's): declarations win."""
     declared = pl.col("meter").is_not_null()

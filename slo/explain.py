@@ -28,12 +28,13 @@ CAUSES = {
     FailureReason.BACKEND_DOWN.value: "outage: {backend} was down, so the job could not run there",
     FailureReason.PREPROCESS_TIMEOUT.value: "timeout: classical pre-processing ran past its time limit",
     FailureReason.POSTPROCESS_TIMEOUT.value: "timeout: post-processing of the counts ran past its time limit",
-    FailureReason.RESERVATION_PREEMPTION.value: "preemption: {backend} was reserved by {other} and the job was stopped",
+    FailureReason.RESERVATION_PREEMPTION.value: "preemption: {backend} was reserved by another tenant and the job was "
+                                                "stopped",
 }
 
 
 @dataclass
-class Stage:
+class StageTime:
     stage: str
     start: datetime | None
     end: datetime | None
@@ -44,7 +45,7 @@ class Stage:
 class Explanation:
     provenance_id: str
     tenant: str
-    lifecycle: list[Stage]
+    lifecycle: list[StageTime]
     queue: dict
     placement: dict
     calibration: dict
@@ -102,12 +103,11 @@ def _money(job: pl.DataFrame, terms: BillingTerms) -> dict:
     }
 
 
-def _causes(job: dict, co_running: list[dict], billing: dict, viewer: Viewer) -> list[str]:
+def _causes(job: dict, co_running: list[dict], billing: dict) -> list[str]:
     causes = []
     floor, measured, predicted = job["fidelity_floor"], job["measured_fidelity"], job["predicted_fidelity"]
     if job["reason"] in CAUSES:
-        other = ANOTHER_TENANT if not viewer.is_operator else "another tenant's reservation"
-        causes.append(CAUSES[job["reason"]].format(backend=job["backend"] or "the backend", other=other))
+        causes.append(CAUSES[job["reason"]].format(backend=job["backend"] or "the backend"))
     elif job["outcome"] not in (None, Outcome.SUCCEEDED.value):
         causes.append(f"{job['outcome']}: {job['reason'] or 'no reason given'}")
     if measured is not None and floor is not None and measured < floor:
@@ -138,7 +138,7 @@ def explain(tables: Tables, provenance_id: str, viewer: Viewer, terms: BillingTe
     if frame.is_empty():
         return None
     job = frame.row(0, named=True)
-    lifecycle = [Stage(s.value, job[f"{s.value}_start"], job[f"{s.value}_end"],
+    lifecycle = [StageTime(s.value, job[f"{s.value}_start"], job[f"{s.value}_end"],
                        _seconds(job[f"{s.value}_start"], job[f"{s.value}_end"]))
                  for s in STAGES if job[f"{s.value}_start"] is not None]
     target, wait = job["queue_wait_target_seconds"], job["queue_wait_seconds"]
@@ -159,7 +159,7 @@ def explain(tables: Tables, provenance_id: str, viewer: Viewer, terms: BillingTe
                      "verdict": calibration["verdict"][-1] if calibration.height else None},
         outcome={"outcome": job["outcome"], "reason": job["reason"], "usable": job["usable"],
                  "measured_fidelity": job["measured_fidelity"], "fidelity_floor": job["fidelity_floor"]},
-        billing=billing, causes=_causes(job, co_running, billing, viewer),
+        billing=billing, causes=_causes(job, co_running, billing),
     )
 
 

@@ -48,16 +48,6 @@ def scoped_analyses(analyses: Analyses, viewer: Viewer, redactor: Redactor) -> A
     )
 
 
-def scoped_signals(signals: pl.DataFrame, viewer: Viewer, redactor: Redactor) -> pl.DataFrame:
-    """The signals of the incidents that concern the viewer, every incident whole (so its facts are the
-    platform's), each signal's tenants, suspect, first job and evidence redacted."""
-    if viewer.is_operator:
-        return signals
-    concerned = signals.filter(pl.col("tenants").list.contains(viewer.tenant))["incident"].unique()
-    return redactor.frame(signals.filter(pl.col("incident").is_in(concerned.to_list())), text=("evidence",),
-                          names=("tenants",), name=("suspect",), jobs=("first_job",))
-
-
 def scoped_incidents(found: pl.DataFrame, viewer: Viewer, redactor: Redactor) -> pl.DataFrame:
     """Incidents (from ``slo.incidents.incidents`` over every signal) that hurt the viewer, impact narrowed to it."""
     if viewer.is_operator:

@@ -106,6 +106,28 @@ def test_statement_totals_are_the_lines_and_reconcile_with_m6(view):
         statement(tables.jobs, Viewer("qchem"), "fintech", start, as_of, terms)
 
 
+def test_statement_command_prints_lines_and_refuses_bad_requests(view):
+    data, *_ = view
+    run = CliRunner()
+    window = ["--from", "2026-11-07T00:00:00Z", "--to", "2026-11-07T12:00:00Z"]
+    csv = run.invoke(app, ["billing", "statement", "--tenant", "fintech", "--data-dir", str(data), "--format", "csv", *window])
+    assert csv.exit_code == 0, csv.output
+    lines = pl.read_csv(csv.stdout.encode())
+    assert lines.columns[:3] == ["day", "kind", "provenance_id"] and lines["billed_amount"].sum() > 0
+    assert lines.filter(pl.col("dispute") == "under-billed against the traced usage").height > 100, "fault F5"
+    nobody = run.invoke(app, ["billing", "statement", "--tenant", "nobody", "--data-dir", str(data)])
+    assert nobody.exit_code == 2 and "no tenant 'nobody'" in nobody.output and "known: fintech" in nobody.output
+    backwards = run.invoke(app, ["billing", "statement", "--tenant", "fintech", "--data-dir", str(data),
+                                 "--from", "2026-11-07T12:00:00Z", "--to", "2026-11-07T00:00:00Z"])
+    assert backwards.exit_code == 2 and "must be after --from" in backwards.output
+    bad_terms = data.parent / "bad-terms"
+    bad_terms.mkdir()
+    (bad_terms / STORE).symlink_to((data / STORE).resolve())
+    (bad_terms / BILLING_TERMS).write_text("prices: {per_second: {perth: -1}}\n")
+    refused = run.invoke(app, ["jobs", "explain", "0" * 32, "--data-dir", str(bad_terms)])
+    assert refused.exit_code == 2 and "billing-terms.yaml" in refused.output and "prices" in refused.output
+
+
 def _leaks(text: str, tenant: str, names: pl.DataFrame, own_ids: set[str]) -> list[str]:
     own_ns = set(names.filter(pl.col("tenant") == tenant)["namespace"])
     words = {t for t in names["tenant"] if t != tenant} | {n for n in names["namespace"] if n not in own_ns}

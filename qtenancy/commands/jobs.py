@@ -30,7 +30,7 @@ def explain(
     viewer = viewer_of(tables, tenant)
     found = explain_job(tables, provenance_id, viewer, terms(data_dir))
     if found is None:
-        fail(f"no job {provenance_id} for {viewer.describe()}", 1)
+        fail(f"no job {provenance_id} for {viewer.describe()}")
     if output is ReportFormat.JSON:
         console.out(json.dumps(found.as_dict(), indent=2, sort_keys=True, default=str) + "\n", end="", highlight=False)
         return
