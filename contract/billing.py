@@ -93,7 +93,7 @@ def with_meter(jobs: pl.LazyFrame, meter: Meter) -> pl.LazyFrame:
 
 
 def owed_seconds() -> pl.Expr:
-    """What the declared meter owes for the execution the trace shows (null for a job that never executed)."""
+    """What the declared meter owes for the execution the trace shows (null without a traced execution)."""
     g = pl.col("meter_granularity_seconds").fill_null(EXACT.granularity_seconds)
     start, end = pl.col("execute_start"), pl.col("execute_end")
     ticks = lambda t: (t.dt.epoch("us") / (g * 1e6)).ceil()  # noqa: E731
@@ -106,8 +106,11 @@ def owed_seconds() -> pl.Expr:
     )
     to_reservation = pl.col("reserved").fill_null(False) & (
         pl.col("meter_reserved_jobs") == ReservedJobs.TO_RESERVATION.value).fill_null(False)
-    return pl.when(to_reservation).then(0.0).otherwise(
-        pl.max_horizontal(owed, pl.col("meter_minimum_seconds").fill_null(0.0)))
+    return (
+        pl.when(start.is_null() | end.is_null()).then(None)
+        .when(to_reservation).then(0.0)
+        .otherwise(pl.max_horizontal(owed, pl.col("meter_minimum_seconds").fill_null(0.0)))
+    )
 
 
 def billing_delta() -> pl.Expr:
@@ -138,11 +141,10 @@ class PriceTable(Strict):
         return self
 
     def amount(self, seconds: pl.Expr, shots: pl.Expr) -> pl.Expr:
-        """The money for a meter entry of ``seconds`` and ``shots`` on the job's backend (0 when nothing ran)."""
+        """The money for a meter entry of ``seconds`` and ``shots`` on the job's backend (null without seconds)."""
         rate = pl.col("backend").replace_strict(self.per_second, default=self.default_per_second, return_dtype=pl.Float64)
-        raw = seconds.fill_null(0.0) * rate + shots.fill_null(0) * self.per_shot + self.per_task
-        return pl.when(pl.col("execute_start").is_not_null()).then(
-            pl.max_horizontal(raw, pl.lit(self.minimum_charge))).otherwise(0.0)
+        raw = seconds * rate + shots.fill_null(0) * self.per_shot + self.per_task
+        return pl.when(seconds.is_not_null()).then(pl.max_horizontal(raw, pl.lit(self.minimum_charge)))
 
 
 class Reservation(Strict):

@@ -91,13 +91,14 @@ def _money(job: pl.DataFrame, terms: BillingTerms) -> dict:
         owed=terms.prices.amount(pl.col("owed_seconds"), pl.when(pl.col("execute_start").is_not_null())
                                  .then(pl.col("shots")).otherwise(0)),
     ).collect().row(0, named=True)
+    billed, owed = row["billed"] or 0.0, row["owed"] or 0.0
     delta = None if row["owed_seconds"] is None or row["billed_seconds"] is None else \
         row["billed_seconds"] - row["owed_seconds"]
     return {
         "meter": row["meter"], "meter_granularity_seconds": row["meter_granularity_seconds"],
         "billed_seconds": row["billed_seconds"], "billed_shots": row["billed_shots"],
-        "owed_seconds": row["owed_seconds"], "billed_amount": round(row["billed"], 6),
-        "owed_amount": round(row["owed"], 6), "difference": round(row["billed"] - row["owed"], 6),
+        "owed_seconds": row["owed_seconds"], "billed_amount": round(billed, 6),
+        "owed_amount": round(owed, 6), "difference": round(billed - owed, 6),
         "currency": terms.prices.currency,
         "right": delta is not None and abs(delta) <= BILLING_TOLERANCE_SECONDS,
     }

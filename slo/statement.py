@@ -45,7 +45,8 @@ def _dispute(tolerance: float) -> pl.Expr:
     delta = pl.col("billed_seconds") - pl.col("owed_seconds")
     billed = pl.col("billed_amount") > 0
     return (
-        pl.when(billed & (pl.col("outcome") != "succeeded")).then(pl.lit("billed for a failed job"))
+        pl.when(billed & pl.col("owed_seconds").is_null()).then(pl.lit("billed without a traced execution"))
+        .when(billed & (pl.col("outcome") != "succeeded")).then(pl.lit("billed for a failed job"))
         .when(billed & ~pl.col("usable").fill_null(False)).then(pl.lit("billed for an unusable result"))
         .when(delta > tolerance).then(pl.lit("over-billed against the traced usage"))
         .when(delta < -tolerance).then(pl.lit("under-billed against the traced usage"))
@@ -63,7 +64,8 @@ def _job_lines(jobs: pl.LazyFrame, terms: BillingTerms, tolerance: float) -> pl.
             billed_amount=prices.amount(pl.col("billed_seconds"), pl.col("billed_shots")),
             owed_amount=prices.amount(pl.col("owed_seconds"), executed_shots),
         )
-        .with_columns(difference=pl.col("billed_amount") - pl.col("owed_amount"), dispute=_dispute(tolerance))
+        .with_columns(difference=pl.col("billed_amount") - pl.col("owed_amount").fill_null(0.0),
+                      dispute=_dispute(tolerance))
         .select(day=pl.col("finished_at").dt.date(), kind=pl.lit("job"), provenance_id="provenance_id",
                 backend="backend", outcome="outcome", usable="usable", billed_seconds="billed_seconds",
                 owed_seconds="owed_seconds", billed_shots="billed_shots", billed_amount="billed_amount",

@@ -11,6 +11,9 @@ from qtenancy.console import console, fail, frame_table, instant
 from qtenancy.options import DataDirOption, FromOption, ToOption
 from qtenancy.reading import store_tables, terms, viewer_of
 
+SHOWN = 20
+"""Disputed lines printed in the table; the CSV and JSON carry them all."""
+
 app = typer.Typer(help="Billing in money from the price table, reconciled with the trace.", no_args_is_help=True)
 
 
@@ -51,7 +54,10 @@ def statement(
     t = found.totals
     console.print(frame_table(f"{tenant}: {since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC, by day ({found.currency})",
                               found.days))
-    console.print(frame_table("disputed lines", found.lines.filter(found.lines["dispute"].is_not_null())))
+    disputed = found.lines.filter(found.lines["dispute"].is_not_null()).select(
+        "provenance_id", "outcome", "billed_amount", "owed_amount", "dispute")
+    more = f", the first {SHOWN} (--format csv for every line)" if disputed.height > SHOWN else ""
+    console.print(frame_table(f"disputed lines: {disputed.height:,}{more}", disputed.head(SHOWN)))
     console.print(f"total billed {t['billed_amount']:,.2f} {found.currency}, owed {t['owed_amount']:,.2f}, difference "
                   f"{t['difference']:+,.2f} over {t['lines']:,} lines; {t['disputed_lines']:,} disputed "
                   f"({t['disputed_amount']:,.2f} {found.currency}); billing accuracy (M6) "
