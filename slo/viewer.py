@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 ANOTHER_TENANT = "another tenant"
+ANOTHER_TENANTS_JOB = "(a job of another tenant)"
 PROVENANCE_ID = r"\b[0-9a-f]{32}\b"
 
 
@@ -74,14 +75,14 @@ class Redactor:
         pattern = r"\b(?:" + "|".join(re.escape(n) for n in self.others) + r")\b"
         return expr.str.replace_all(pattern, ANOTHER_TENANT)
 
-    def text(self, column: str) -> pl.Expr:
-        """Free text with other tenants named as "another tenant" and foreign provenance IDs cut out."""
-        if self.viewer.is_operator:
-            return pl.col(column)
+    def text(self, frame: pl.DataFrame, column: str) -> pl.Expr:
+        """Free text with other tenants named as "another tenant" and other tenants' provenance IDs cut out."""
         cleaned = self._names(pl.col(column))
-        foreign = cleaned.str.extract_all(PROVENANCE_ID).list.set_difference(pl.lit(sorted(self.own_jobs)))
-        return pl.when(foreign.list.len().fill_null(0) > 0).then(
-            cleaned.str.replace_all(PROVENANCE_ID, "(a job of another tenant)")).otherwise(cleaned).alias(column)
+        mentioned = frame.select(pl.col(column).str.extract_all(PROVENANCE_ID).explode().drop_nulls().unique())
+        foreign = sorted(set(mentioned.to_series().to_list()) - self.own_jobs)
+        if foreign:
+            cleaned = cleaned.str.replace_many(foreign, ANOTHER_TENANTS_JOB)
+        return cleaned.alias(column)
 
     def names(self, column: str) -> pl.Expr:
         """A list of tenants: the viewer's own kept, every other one gone."""
@@ -99,7 +100,7 @@ class Redactor:
         """A provenance ID kept only when it is one of the viewer's jobs."""
         if self.viewer.is_operator:
             return pl.col(column)
-        return pl.when(pl.col(column).is_in(sorted(self.own_jobs))).then(pl.col(column)).alias(column)
+        return pl.when(pl.col(column).is_in(list(self.own_jobs))).then(pl.col(column)).alias(column)
 
     def frame(self, frame: pl.DataFrame, text: tuple[str, ...] = (), names: tuple[str, ...] = (),
               name: tuple[str, ...] = (), jobs: tuple[str, ...] = ()) -> pl.DataFrame:
@@ -108,6 +109,6 @@ class Redactor:
             return frame
         present = set(frame.columns)
         return frame.with_columns(
-            [self.text(c) for c in text if c in present] + [self.names(c) for c in names if c in present]
+            [self.text(frame, c) for c in text if c in present] + [self.names(c) for c in names if c in present]
             + [self.name(c) for c in name if c in present] + [self.job(c) for c in jobs if c in present]
         )
