@@ -127,7 +127,9 @@ def _causes(job: dict, co_running: list[dict], billing: dict) -> list[str]:
             causes.append(f"fidelity {measured:.3f} fell short of the {predicted:.3f} the calibration predicted")
     if job["execute_start"] is not None and not (job["usable"] or False) and billing["billed_amount"] > 0:
         causes.append(f"billed {billing['billed_amount']:.2f} {billing['currency']} for a result you cannot use")
-    if not billing["right"] and billing["owed_seconds"] is not None:
+    if billing["owed_seconds"] is None and (billing["billed_seconds"] or 0) > 0:
+        causes.append(f"billed {billing['billed_seconds']:.3f} s though the trace shows no execution to bill")
+    elif not billing["right"] and billing["owed_seconds"] is not None:
         causes.append(f"billed {billing['billed_seconds']:.3f} s where the declared meter owes "
                       f"{billing['owed_seconds']:.3f} s ({billing['difference']:+.2f} {billing['currency']})")
     return causes

@@ -16,6 +16,7 @@ from datetime import datetime
 import polars as pl
 
 from contract.billing import BillingTerms, owed_seconds, with_meter
+from contract.semconv import Outcome
 from slo.catalogue import CATALOGUE, SliId, SliParameters
 from slo.viewer import Viewer
 
@@ -46,7 +47,7 @@ def _dispute(tolerance: float) -> pl.Expr:
     billed = pl.col("billed_amount") > 0
     return (
         pl.when(billed & pl.col("owed_seconds").is_null()).then(pl.lit("billed without a traced execution"))
-        .when(billed & (pl.col("outcome") != "succeeded")).then(pl.lit("billed for a failed job"))
+        .when(billed & (pl.col("outcome") != Outcome.SUCCEEDED.value)).then(pl.lit("billed for a failed job"))
         .when(billed & ~pl.col("usable").fill_null(False)).then(pl.lit("billed for an unusable result"))
         .when(delta > tolerance).then(pl.lit("over-billed against the traced usage"))
         .when(delta < -tolerance).then(pl.lit("under-billed against the traced usage"))
