@@ -25,6 +25,8 @@ START = datetime(2026, 11, 1, tzinfo=UTC)
 TENANTS = [f"tenant{i:02d}" for i in range(20)]
 BACKENDS = [f"qpu{i}" for i in range(8)]
 PARAMS = SliParameters(queue_wait_seconds=300.0)
+GRANULARITY = 5.0
+"""The synthetic broker declares a sampling meter of this period."""
 
 
 def synthetic_jobs(n: int, seed: int = 1) -> pl.DataFrame:
@@ -36,7 +38,7 @@ def synthetic_jobs(n: int, seed: int = 1) -> pl.DataFrame:
     end = start + execute
     finished = end + 0.6
     outcome = rng.choice(np.array(["succeeded", "failed", "rejected", "timed_out"]), n, p=[0.95, 0.02, 0.02, 0.01])
-    billed = (np.ceil(end / 5.0) - np.ceil(start / 5.0)) * 5.0 * np.where(rng.uniform(size=n) < 0.01, 0.5, 1.0)
+    billed = (np.ceil(end / GRANULARITY) - np.ceil(start / GRANULARITY)) * GRANULARITY * np.where(rng.uniform(size=n) < 0.01, 0.5, 1.0)
 
     def at(seconds):
         return pl.from_epoch(pl.Series((seconds * 1e6).astype(np.int64)), time_unit="us").dt.replace_time_zone("UTC")
@@ -46,6 +48,7 @@ def synthetic_jobs(n: int, seed: int = 1) -> pl.DataFrame:
         "usable": (outcome == "succeeded") & (rng.uniform(size=n) < 0.98),
         "submitted_at": at(submitted), "execute_start": at(start), "execute_end": at(end), "finished_at": at(finished),
         "queue_wait_seconds": wait, "exec_seconds": execute, "billed_seconds": billed,
+        "meter": "sampled", "meter_granularity_seconds": GRANULARITY,
         "expected_runtime_seconds": execute * rng.uniform(0.8, 1.2, n), "submit_to_result_seconds": finished - submitted,
         "has_root": rng.uniform(size=n) < 0.999, "complete": rng.uniform(size=n) < 0.995,
     })
@@ -54,8 +57,8 @@ def synthetic_jobs(n: int, seed: int = 1) -> pl.DataFrame:
 def with_pandas(jobs: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     p = PARAMS
     closed = jobs["finished_at"].notna() & (jobs["outcome"] != "rejected")
-    ticks = lambda t: np.ceil(t.astype("int64") / (p.meter_granularity_seconds * 1e6))  # noqa: E731
-    owed = (ticks(jobs["execute_end"]) - ticks(jobs["execute_start"])) * p.meter_granularity_seconds
+    ticks = lambda t: np.ceil(t.astype("int64") / (GRANULARITY * 1e6))  # noqa: E731
+    owed = (ticks(jobs["execute_end"]) - ticks(jobs["execute_start"])) * GRANULARITY
     grace = pd.Timestamp(as_of) - pd.Timedelta(seconds=p.completeness_grace_seconds)
     columns = {
         "M1_total": closed, "M1_good": closed & jobs["usable"],
@@ -102,7 +105,7 @@ def with_duckdb(jobs: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
     connection.register("jobs", jobs.to_arrow())
     grace = as_of.timestamp() - p.completeness_grace_seconds
     return pl.from_arrow(connection.sql(DUCKDB_SQL, params={
-        "wait": p.queue_wait_seconds, "grace": datetime.fromtimestamp(grace, UTC), "granularity": p.meter_granularity_seconds,
+        "wait": p.queue_wait_seconds, "grace": datetime.fromtimestamp(grace, UTC), "granularity": GRANULARITY,
         "tolerance": p.billing_tolerance_seconds, "factor": p.latency_factor,
     }).to_arrow_table())
 

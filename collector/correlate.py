@@ -3,8 +3,9 @@
 Incremental and idempotent: it remembers which store parts it has read; new parts name the jobs to
 rebuild, each rebuilt from all of its spans wherever they are, and written over the partitions that held
 it. Running it again on the same store changes nothing; rebuilding from scratch gives the same bytes.
-A job missing stages is kept and flagged (``complete`` false, ``missing_stages``): that is SLI M5. A new
-part that does not read back whole is moved to quarantine with its reason, and the rest is correlated.
+The meter a job was billed by is read from its meter span (or, failing that, its root span). A job missing
+stages is kept and flagged (``complete`` false, ``missing_stages``): that is SLI M5. A new part that does
+not read back whole is moved to quarantine with its reason, and the rest is correlated.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 import polars as pl
 
 from collector.store import quarantine_part, unreadable
-from contract.semconv import STAGES, Attr, Event, Span
+from contract.billing import METER_COLUMNS
+from contract.semconv import STAGES, Attr, Event, Span, Stage
 from contract.tables import (
     CALIBRATION_SCHEMA,
     CALIBRATIONS,
@@ -61,7 +63,11 @@ ROOT_ATTRIBUTES = {
     "predicted_fidelity": Attr.PREDICTED_FIDELITY,
     "billed_seconds": Attr.BILLED_SECONDS,
     "billed_shots": Attr.BILLED_SHOTS,
+    "fidelity_floor": Attr.FIDELITY_FLOOR,
+    "queue_wait_target_seconds": Attr.QUEUE_WAIT_TARGET,
+    "cost_policy": Attr.COST_POLICY,
     "declared_stages": Attr.STAGES,
+    **{f"root_{column}": attr for column, attr in METER_COLUMNS.items()},
 }
 LOG_FALLBACK = ("tenant", "backend", "outcome", "reason", "usable")
 
@@ -108,7 +114,9 @@ def jobs_from(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.LazyFrame:
             *[pl.col(attr.value).first().alias(name) for name, attr in ROOT_ATTRIBUTES.items()],
         )
     )
-    stage_columns = []
+    meter_span = pl.col("stage") == STAGES.index(Stage.METER)
+    stage_columns = [pl.col(attr.value).filter(meter_span).drop_nulls().first().alias(column)
+                     for column, attr in METER_COLUMNS.items()]
     for i, stage in enumerate(STAGES):
         mine = pl.col("stage") == i
         stage_columns += [
@@ -148,6 +156,7 @@ def jobs_from(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.LazyFrame:
         .join(stages, on=pid, how="left")
         .join(from_logs, on=pid, how="left")
         .with_columns([pl.coalesce(name, f"log_{name}").alias(name) for name in LOG_FALLBACK])
+        .with_columns([pl.coalesce(column, f"root_{column}").alias(column) for column in METER_COLUMNS])
         .with_columns(
             provenance_id=pl.col(pid),
             present_stages=present,

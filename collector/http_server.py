@@ -37,6 +37,7 @@ from collector.otlp_payload import (
 )
 from collector.reads import as_documents, jobs_for, trace_for
 from collector.tenancy import TokenBook, UnknownToken
+from collector.tenant_reads import TenantReads
 from collector.wal import WalFullError
 from common.audit import AuditLog
 from contract.tables import NoJobs
@@ -95,8 +96,9 @@ def _limit(request: web.Request) -> int:
 
 class OtlpHttpApp:
     def __init__(self, ingestor: Ingestor, tokens: TokenBook, limits: Limits, store: Path, audit: AuditLog,
-                 decoders: Executor, health: Callable[[], list[str]]):
+                 decoders: Executor, health: Callable[[], list[str]], reads: TenantReads | None = None):
         self._store = store
+        self._reads = reads
         self._audit = audit
         self._ingestor = ingestor
         self._tokens = tokens
@@ -113,6 +115,21 @@ class OtlpHttpApp:
         app.router.add_get("/-/healthy", self._healthy)
         app.router.add_get("/api/v1/jobs", self._jobs)
         app.router.add_get("/api/v1/jobs/{provenance_id}/trace", self._trace)
+        if self._reads is not None:
+            reads = self._reads
+            app.router.add_get("/api/v1/jobs/{provenance_id}/explain", self._answer(
+                "read_explain", lambda caller, r: reads.explain(caller, r.match_info["provenance_id"])))
+            app.router.add_get("/api/v1/billing", self._answer(
+                "read_billing", lambda caller, r: reads.statement(caller, r.query.get("tenant"), _instant(r, "from"),
+                                                                  _instant(r, "to"))))
+            app.router.add_get("/api/v1/slo/report", self._answer(
+                "read_slo_report", lambda caller, r: reads.slo_report(caller, r.query.get("tenant"))))
+            app.router.add_get("/api/v1/incidents", self._answer(
+                "read_incidents", lambda caller, r: reads.incidents(caller, r.query.get("tenant"), _instant(r, "from"),
+                                                                    _instant(r, "to"))))
+            app.router.add_get("/api/v1/incidents/{incident}/postmortem", self._answer(
+                "read_postmortem", lambda caller, r: reads.postmortem(caller, r.query.get("tenant"),
+                                                                      r.match_info["incident"])))
         return app
 
     def _reader(self, request: web.Request):
@@ -158,6 +175,21 @@ class OtlpHttpApp:
         spans, logs = found
         body = {"spans": as_documents(spans), "logs": as_documents(logs)}
         return web.Response(text=json.dumps(body), content_type=JSON)
+
+    def _answer(self, action: str, read: Callable[[str | None, web.Request], dict]):
+        """A read the analysis answers, off the event loop and audited; what the caller may not see is 404."""
+        async def handle(request: web.Request) -> web.Response:
+            principal = self._reader(request)
+            caller = None if principal.admin else principal.tenant
+            try:
+                body = await asyncio.get_running_loop().run_in_executor(self._decoders, read, caller, request)
+            except LookupError as exc:
+                await self._record(_actor(principal), action, request.path_qs, found=False)
+                raise _json_error(web.HTTPNotFound, str(exc).strip("'\"")) from None
+            await self._record(_actor(principal), action, request.path_qs, found=True)
+            return web.Response(text=json.dumps(body, sort_keys=True, default=str), content_type=JSON)
+
+        return handle
 
     async def _healthy(self, request: web.Request) -> web.Response:
         problems = self._health()

@@ -24,6 +24,7 @@ from collector.ingest import Ingestor, TokenBucket
 from collector.ownership import Owners
 from collector.store import Compaction, DataDir, WriterLock, compact
 from collector.tenancy import TokenBook
+from collector.tenant_reads import TenantReads
 from common.audit import AuditLog, load_key
 
 log = logging.getLogger("qtenancy.collector")
@@ -57,9 +58,11 @@ class _QuietAcceptErrors:
 
 
 class CollectorServer:
-    def __init__(self, config: CollectorConfig):
+    def __init__(self, config: CollectorConfig, reads: TenantReads | None = None):
+        """``reads``: the analysis' answers to serve on the read API (explain, billing, SLO report, incidents)."""
         config.check_serving()
         self.config = config
+        self._reads = reads
         self.data = DataDir(config.data_dir)
         self._lock = WriterLock(self.data)
         self._stop = threading.Event()
@@ -96,7 +99,8 @@ class CollectorServer:
             ingestor, tokens, f"{self.config.host}:{self.config.grpc_port}", limits,
         )
         self._grpc.start()
-        app = OtlpHttpApp(ingestor, tokens, limits, self.data.store, audit, self._decoders, self.health).app()
+        app = OtlpHttpApp(ingestor, tokens, limits, self.data.store, audit, self._decoders, self.health,
+                          self._reads).app()
         self._loop = asyncio.new_event_loop()
         self._loop.set_exception_handler(_QuietAcceptErrors())
         self._runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.header_timeout_seconds)

@@ -7,9 +7,12 @@ or nest deeply enough to exhaust the parser's recursion.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class YamlFileError(ValueError):
@@ -43,3 +46,16 @@ def load_yaml(path: Path, what: str) -> Any:
 def load_yaml_all(path: Path, what: str) -> list[Any]:
     """Every non-empty document of a YAML file."""
     return _parse(path, what, lambda text: [d for d in yaml.safe_load_all(text) if d is not None])
+
+
+def load_model(path: Path, model: type[M], what: str) -> M:
+    """The YAML mapping in ``path`` validated into ``model``; YamlFileError names the file and every bad field."""
+    document = load_yaml(path, what)
+    if not isinstance(document, dict):
+        raise YamlFileError(f"{path}: expected a mapping at the top level, got {type(document).__name__}")
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        lines = [f"{path}: invalid {what}"]
+        lines += [f"  {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors()]
+        raise YamlFileError("\n".join(lines)) from None

@@ -70,13 +70,12 @@ class StarvationRule:
 
 @dataclass(frozen=True)
 class BillingRule:
-    """Billed against what the meter owes: off by more than ``relative_bound`` over ``window_seconds`` once
-    at least ``volume_floor_seconds`` of backend time was used."""
+    """Billed against what the declared meter owes (``contract.billing``): off by more than ``relative_bound``
+    over ``window_seconds`` once at least ``volume_floor_seconds`` of backend time was used."""
 
     relative_bound: float = 0.2
     window_seconds: float = 3 * HOUR
     volume_floor_seconds: float = 1800.0
-    meter_granularity_seconds: float = 5.0
 
 
 @dataclass(frozen=True)

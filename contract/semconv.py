@@ -111,6 +111,13 @@ class Attr(StrEnum):
     PREDICTED_FIDELITY = "qtenancy.result.predicted_fidelity"
     BILLED_SECONDS = "qtenancy.billing.seconds"
     BILLED_SHOTS = "qtenancy.billing.shots"
+    METER = "qtenancy.billing.meter"
+    METER_GRANULARITY = "qtenancy.billing.meter.granularity"
+    METER_MINIMUM = "qtenancy.billing.meter.minimum"
+    METER_RESERVED_JOBS = "qtenancy.billing.meter.reserved_jobs"
+    FIDELITY_FLOOR = "qtenancy.tenant.fidelity_floor"
+    QUEUE_WAIT_TARGET = "qtenancy.tenant.queue_wait_target"
+    COST_POLICY = "qtenancy.tenant.cost_policy"
     CALIBRATION_T1 = "qtenancy.calibration.t1"
     CALIBRATION_T2 = "qtenancy.calibration.t2"
     CALIBRATION_ERROR_1Q = "qtenancy.calibration.error_1q"
@@ -143,6 +150,7 @@ _ROOT = ("job root span",)
 _JOB = ("job root span", "job logs")
 _EVERY = ("job root span", "stage spans", "job logs")
 _CAL = ("calibration span", "calibration log")
+_METER = ("meter span", "job root span")
 
 ATTRIBUTES: tuple[AttributeSpec, ...] = (
     AttributeSpec(Attr.PROVENANCE_ID, "string", _EVERY, "minted by the broker at submit; 32 hex digits, also the trace ID"),
@@ -169,6 +177,14 @@ ATTRIBUTES: tuple[AttributeSpec, ...] = (
     AttributeSpec(Attr.PREDICTED_FIDELITY, "double", _ROOT, "what the router expected from the reported calibration"),
     AttributeSpec(Attr.BILLED_SECONDS, "double", _ROOT + ("meter span",), "seconds on the meter entry"),
     AttributeSpec(Attr.BILLED_SHOTS, "int", _ROOT + ("meter span",), "shots on the meter entry"),
+    AttributeSpec(Attr.METER, "string", _METER, "how the meter bills: exact, rounded or sampled (absent: exact)"),
+    AttributeSpec(Attr.METER_GRANULARITY, "double", _METER, "seconds: the rounding step (rounded) or sampling period (sampled)"),
+    AttributeSpec(Attr.METER_MINIMUM, "double", _METER, "seconds: an executed job is billed at least this"),
+    AttributeSpec(Attr.METER_RESERVED_JOBS, "string", _METER,
+                  "per_job, or to_reservation: a reserved job's time is billed to the reservation, its entry owes 0"),
+    AttributeSpec(Attr.FIDELITY_FLOOR, "double", _ROOT, "the tenant's floor: a result under it is not usable"),
+    AttributeSpec(Attr.QUEUE_WAIT_TARGET, "double", _ROOT, "seconds: the tenant's queue-wait target (SLI M2)"),
+    AttributeSpec(Attr.COST_POLICY, "string", _ROOT, "how the router weighs price: best_fidelity, balanced or cheapest"),
     AttributeSpec(Attr.CALIBRATION_T1, "double", _CAL, "median T1, seconds"),
     AttributeSpec(Attr.CALIBRATION_T2, "double", _CAL, "median T2, seconds"),
     AttributeSpec(Attr.CALIBRATION_ERROR_1Q, "double", _CAL, "median single-qubit gate error"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contract.alert_catalogue import BILLING_DELTA
+from contract.billing import MeterKind, ReservedJobs
 from contract.semconv import (
     ATTRIBUTES,
     METRICS,
@@ -13,6 +15,7 @@ from contract.semconv import (
     Outcome,
     RejectReason,
     Span,
+    Stage,
 )
 
 INTRO = f"""# qtenancy telemetry contract, version {SCHEMA_VERSION}
@@ -36,9 +39,33 @@ Calibration runs are traces of their own: one `{Span.CALIBRATION.value}` span fr
 the run, with the measured values and the verdict (status OK on a pass, ERROR with the out-of-spec
 quantities on a fail).
 
+**Queue wait** (SLI M2) is the `{Span.stage(Stage.QUEUE)}` span, from its start to its end. **Execution** (the
+usage a job is billed for, SLIs M6 and M7) is the `{Span.stage(Stage.EXECUTE)}` span, from its start to its end.
+Submit-to-result (M8) is the root span.
+
 Resource attributes: `service.name` = `qtenancy-broker`, `service.namespace` = `qtenancy`,
 `service.version`; the emulator adds `qtenancy.scenario` and `qtenancy.seed`.
 """
+
+METER_MEANING = {
+    MeterKind.EXACT: "the traced execution seconds (end minus start of the execute span)",
+    MeterKind.ROUNDED: "the execution rounded up to a whole number of `granularity` seconds",
+    MeterKind.SAMPLED: "`granularity` seconds for every multiple of `granularity` in Unix time inside the execution",
+}
+RESERVED_MEANING = {
+    ReservedJobs.PER_JOB: "a job inside its tenant's reservation is metered like any other",
+    ReservedJobs.TO_RESERVATION: "reserved time is billed to the reservation; the job's own entry owes 0",
+}
+BILLING = f"""## Billing: the meter is part of the contract
+
+A broker declares how it bills on the `meter` span (the `qtenancy.billing.meter*` attributes, also allowed on
+the root span), or in a billing terms file (`meter:`, `prices:`, `reservations:`) given to the analysis. SLI M6,
+the `{BILLING_DELTA.name}` signal, billing statements and `qtenancy jobs explain` judge what the meter entry
+billed (`qtenancy.billing.seconds`) against what the declared meter owes for the execution the trace shows; a
+job billed within 1 ms of that is billed right. A broker that declares nothing is judged as billing exactly the
+traced execution seconds. An executed job owes at least `qtenancy.billing.meter.minimum` seconds.
+"""
+
 
 STAGE_MEANING = {
     "submit": "the request from arrival until it is queued (includes hybrid pre-processing)",
@@ -79,7 +106,16 @@ def render() -> str:
             ("`qtenancy.job.reason`", ", ".join(f"`{r.value}`" for r in (*RejectReason, *FailureReason))),
         ],
     )
-    lines += ["", "## Logs", "", "Log records carry the job's trace and root span IDs and its provenance ID.", ""]
+    lines += ["", BILLING]
+    lines += _table(("`qtenancy.billing.meter`", "owes"), [(f"`{k.value}`", m) for k, m in METER_MEANING.items()])
+    lines += [""]
+    lines += _table(("`qtenancy.billing.meter.reserved_jobs`", "meaning"),
+                    [(f"`{k.value}`", m) for k, m in RESERVED_MEANING.items()])
+    lines += ["", "Money comes from the price table of the billing terms: a price per backend second, per shot, per "
+              "task (executed job), a minimum charge per executed job, and a price per reserved second.", ""]
+    lines += ["## Logs", "", "Log records carry the job's trace and root span IDs and its provenance ID. The event "
+              "name goes in the OTLP log record's `event_name` field (an `event.name` attribute is read when the "
+              "field is empty); the body is free text for people.", ""]
     lines += _table(
         ("event name", "when"),
         [
@@ -97,6 +133,9 @@ def render() -> str:
             for m in METRICS
         ],
     )
+    lines += ["", "Label values: `outcome` as `qtenancy.job.outcome`; `usable` is `\"true\"` or `\"false\"` (lower "
+              "case strings); `verdict` is `pass` or `fail`; `gate` is `1q` or `2q`; `priority` as "
+              "`qtenancy.job.priority`."]
     buckets = [m for m in METRICS if m.buckets]
     lines += ["", "Histogram buckets (seconds):", ""]
     lines += [f"- `{m.name}`: {', '.join(f'{b:g}' for b in m.buckets)}" for m in buckets]

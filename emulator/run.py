@@ -9,11 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from contract.billing import meter_columns
 from contract.semconv import Outcome
 from contract.tables import stage_names
 from emulator.ground_truth import ground_truth
 from emulator.job_log import JobLog
 from emulator.job_trace import present_stage_mask
+from emulator.meter import declared_meter
 from emulator.results import measured_fidelity
 from emulator.scenario import Scenario, TelemetryLoss
 from emulator.simulation import Simulation
@@ -93,6 +95,10 @@ def _named(column: str, names: list[str]) -> pl.Expr:
     return pl.col(column).replace_strict(dict(enumerate(names)), default=None, return_dtype=pl.String)
 
 
+def _named_value(column: str, values: list[float]) -> pl.Expr:
+    return pl.col(column).replace_strict(dict(enumerate(values)), default=None, return_dtype=pl.Float64)
+
+
 def _jobs_frame(sim: Simulation, log: JobLog, fidelity: np.ndarray, lost: np.ndarray, delay: np.ndarray) -> pl.DataFrame:
     scenario = sim.scenario
     tenants = scenario.tenants
@@ -109,7 +115,7 @@ def _jobs_frame(sim: Simulation, log: JobLog, fidelity: np.ndarray, lost: np.nda
             measured_fidelity=pl.Series(fidelity).fill_nan(None),
             lost_mask=pl.Series(lost),
             telemetry_delay_seconds=pl.Series(delay),
-            floor=pl.col("tenant").replace_strict(dict(enumerate(floors)), default=None, return_dtype=pl.Float64),
+            floor=_named_value("tenant", floors),
         )
         .with_columns(
             usable=(pl.col("outcome") == Outcome.SUCCEEDED.value)
@@ -159,6 +165,10 @@ def _jobs_frame(sim: Simulation, log: JobLog, fidelity: np.ndarray, lost: np.nda
             activity="activity",
             billed_seconds="billed_seconds",
             billed_shots="billed_shots",
+            **{column: pl.lit(value) for column, value in meter_columns(declared_meter(scenario)).items()},
+            fidelity_floor=_named_value("tenant", floors),
+            queue_wait_target_seconds=_named_value("tenant", [t.queue_wait_target for t in tenants]),
+            cost_policy=_named("tenant", [t.cost_policy for t in tenants]),
             billing_factor="billing_factor",
             lost_mask="lost_mask",
             telemetry_delay_seconds="telemetry_delay_seconds",

@@ -17,11 +17,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     model_validator,
 )
 
-from common.yaml_files import YamlFileError, load_yaml
+from common.yaml_files import YamlFileError, load_model
 from contract.semconv import Priority
 from emulator.shipped import scenario_path
 
@@ -108,6 +107,7 @@ class CrosstalkModel(Strict):
 
 class Metering(Strict):
     granularity: Offset = Field(5.0, gt=0, description="the meter samples backend use this often")
+    reservation_price_per_second: float = Field(0.0, ge=0, description="price of a reserved backend second")
 
 
 class PostProcess(Strict):
@@ -318,19 +318,9 @@ def load_scenario(path: Path) -> Scenario:
     """A scenario file, or the shipped scenario of that name; ScenarioError names the file, field and reason."""
     path = scenario_path(path)
     try:
-        raw = load_yaml(path, "scenario")
+        scenario = load_model(path, Scenario, "scenario")
     except YamlFileError as exc:
         raise ScenarioError(str(exc)) from None
-    if not isinstance(raw, dict):
-        raise ScenarioError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
-    try:
-        scenario = Scenario.model_validate(raw)
-    except ValidationError as exc:
-        lines = [f"{path}: invalid scenario"]
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  {where}: {err['msg']}")
-        raise ScenarioError("\n".join(lines)) from None
     if problems := _device_problems(scenario):
         raise ScenarioError("\n".join([f"{path}: invalid scenario", *problems]))
     return scenario

@@ -20,7 +20,7 @@ from emulator.calibration import Drift, measure
 from emulator.crosstalk import ControlGroupActivity, Execution
 from emulator.devices import DeviceSnapshot, load_device
 from emulator.job_log import JobLog
-from emulator.meter import billing_factor, sampled_seconds
+from emulator.meter import billing_factor, declared_meter
 from emulator.noisy_execution import (
     CompiledCircuit,
     DistributionCache,
@@ -128,7 +128,9 @@ class Simulation:
         self._overhead = execution.job_overhead
         self._rep_delay = execution.rep_delay_us * 1e-6
         self._pp_timeout = execution.post_process.timeout
-        self._granularity = scenario.metering.granularity
+        self._meter = declared_meter(scenario)
+        self._meter_phase = scenario.start.timestamp() % self._meter.granularity_seconds
+        """Run offsets plus this are on a clock whose multiples of the granularity are Unix time's."""
 
     def compiled(self, circuit: int, backend: int) -> CompiledCircuit:
         snapshot = self.b.snapshots[backend]
@@ -366,7 +368,8 @@ class Simulation:
         log = self.log.columns
         factor = billing_factor(self._billing, self._tenant_ids[log["tenant"][row]], closed_at)
         log["billing_factor"][row] = factor
-        log["billed_seconds"][row] = sampled_seconds(start, end, self._granularity) * factor
+        phase, reserved = self._meter_phase, bool(log["reserved"][row])
+        log["billed_seconds"][row] = self._meter.owed_seconds(start + phase, end + phase, reserved) * factor
 
     def _interrupt(self, b: int, now: float, outcome: Outcome, reason: FailureReason, detail: str) -> None:
         """End the running job early: it used the backend until now and returns no result."""

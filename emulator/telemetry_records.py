@@ -13,6 +13,7 @@ import hashlib
 
 import polars as pl
 
+from contract.billing import METER_COLUMNS
 from contract.semconv import STAGES, Attr, CalibrationVerdict, Event, Outcome, Span
 from contract.tables import stage_names
 from emulator.job_trace import FAILING_STAGE, present_stage_mask, stage_spans
@@ -49,10 +50,14 @@ ROOT_COLUMNS = {
     Attr.PREDICTED_FIDELITY: "predicted_fidelity",
     Attr.BILLED_SECONDS: "billed_seconds",
     Attr.BILLED_SHOTS: "billed_shots",
+    Attr.FIDELITY_FLOOR: "fidelity_floor",
+    Attr.QUEUE_WAIT_TARGET: "queue_wait_target_seconds",
+    Attr.COST_POLICY: "cost_policy",
+    **{attr: column for column, attr in METER_COLUMNS.items()},
 }
 STAGE_EXTRA = {
     "calibration_check": (Attr.CALIBRATION_ID, Attr.CALIBRATION_AGE),
-    "meter": (Attr.BILLED_SECONDS, Attr.BILLED_SHOTS),
+    "meter": (Attr.BILLED_SECONDS, Attr.BILLED_SHOTS, *METER_COLUMNS.values()),
 }
 ADMISSION_ATTRIBUTES = (Attr.PROVENANCE_ID, Attr.TENANT, Attr.OUTCOME, Attr.REASON)
 FINISHED_ATTRIBUTES = (Attr.PROVENANCE_ID, Attr.TENANT, Attr.BACKEND, Attr.OUTCOME, Attr.REASON, Attr.USABLE)

@@ -13,9 +13,11 @@ import typer
 from qtenancy.commands import (
     alerts,
     audit,
+    billing,
     collector,
     dashboards,
     incidents,
+    jobs,
     slo,
     stack,
 )
@@ -52,6 +54,8 @@ app.add_typer(dashboards.app, name="dashboards")
 app.add_typer(stack.app, name="stack")
 app.add_typer(audit.app, name="audit")
 app.add_typer(incidents.app, name="incidents")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(billing.app, name="billing")
 app.command()(postmortem)
 app.command()(demo)
 app.command()(semconv)

@@ -17,7 +17,10 @@ from alerts.generate import write_alerting
 from collector.correlate import correlate
 from collector.store import DataDir
 from contract.alert_catalogue import RUNBOOK_BASE, default_burn_windows
+from contract.billing import write_billing_terms
+from contract.data_dir import BILLING_TERMS
 from dashboards.generate import write_all as write_dashboards
+from emulator.meter import billing_terms
 from emulator.otlp_sink import export_run
 from emulator.otlp_target import OtlpTarget
 from emulator.run import emulate
@@ -65,6 +68,8 @@ def run_demo(scenario: Scenario, seed: int, specs: list[SloSpec], out: Path, bar
     run = emulate(scenario, seed, lambda fraction: bar.update(task, completed=fraction))
     paths = write_run(run, out / "run")
     data = DataDir(out / "collector")
+    data.root.mkdir(parents=True, exist_ok=True)
+    write_billing_terms(billing_terms(scenario), data.root / BILLING_TERMS)
     port = free_port()
     collector = start_collector(out, data.root, port, free_port())
     try:

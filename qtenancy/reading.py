@@ -24,6 +24,7 @@ def specs(paths: list[Path]):
 def store_tables(data_dir: Path | None, action: str, tenant: str | None = None):
     """The correlated tables, the read recorded in the data directory's audit trail as the operator's."""
     from common.audit import AuditKeyError, AuditLogDamaged
+    from contract.billing import BillingTermsError
     from slo.analysis import operator_tables
 
     root = data_dir or DEFAULT_DATA_DIR
@@ -31,9 +32,36 @@ def store_tables(data_dir: Path | None, action: str, tenant: str | None = None):
         return operator_tables(root, action, tenant)
     except FileNotFoundError as exc:
         fail(str(exc), 1)
+    except BillingTermsError as exc:
+        fail(str(exc))
     except (OSError, AuditKeyError, AuditLogDamaged) as exc:
         reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
         fail(f"cannot record this read in {root / AUDIT_LOG}: {reason}", 1)
+
+
+def viewer_of(tables, tenant: str | None):
+    """The operator, or with ``--tenant`` the operator looking as that tenant; an unknown tenant exits 2 naming
+    the known ones."""
+    from slo.viewer import OPERATOR, UnknownTenant, Viewer, check_tenant
+
+    if tenant is None:
+        return OPERATOR
+    try:
+        check_tenant(tables.jobs, tenant)
+    except UnknownTenant as exc:
+        fail(f"--tenant: {exc}")
+    return Viewer(tenant)
+
+
+def terms(data_dir: Path | None):
+    """The data directory's billing terms; bad terms exit 2 naming the file and field."""
+    from contract.billing import BillingTermsError
+    from slo.analysis import billing_terms
+
+    try:
+        return billing_terms(data_dir or DEFAULT_DATA_DIR)
+    except BillingTermsError as exc:
+        fail(str(exc))
 
 
 def ground_truth(path: Path | None) -> list[dict] | None:

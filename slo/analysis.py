@@ -15,12 +15,12 @@ import polars as pl
 
 from common.audit import AuditLog, key_path_for, load_key
 from contract.alert_catalogue import (
-    BILLING,
     STARVATION,
     BurnWindows,
     default_burn_windows,
 )
-from contract.data_dir import AUDIT_LOG, STORE
+from contract.billing import BillingTerms, load_billing_terms, with_meter
+from contract.data_dir import AUDIT_LOG, BILLING_TERMS, STORE
 from contract.durations import parse_duration
 from contract.tables import read_calibrations, read_jobs
 from slo.billing import per_tenant as billing_per_tenant
@@ -39,19 +39,28 @@ from slo.specs import SloSpec, Window
 DEFAULT_WINDOW = Window(30 * 86400.0)
 
 
-def operator_tables(data_dir: Path, action: str, tenant: str | None = None) -> Tables:
-    """The correlated tables of a data directory, the read recorded in its audit trail as the operator's.
+def billing_terms(data_dir: Path) -> BillingTerms:
+    """The data directory's billing terms (default: an exact meter and no prices); BillingTermsError if bad."""
+    return load_billing_terms(data_dir / BILLING_TERMS)
 
-    Raises FileNotFoundError before anything is correlated, OSError or the audit errors when the read
-    cannot be recorded (then nothing is read).
+
+def store_tables(store: Path, terms: BillingTerms) -> Tables:
+    """Every job and calibration of a store, each job judged by its declared meter or else the terms' meter."""
+    return Tables(with_meter(read_jobs(store), terms.meter), read_calibrations(store))
+
+
+def operator_tables(data_dir: Path, action: str, tenant: str | None = None) -> Tables:
+    """The correlated tables of a data directory (every tenant's jobs: a tenant's view is narrowed by the
+    services, after the platform's facts are computed), the read recorded in its audit trail as the operator's.
+
+    Raises FileNotFoundError before anything is correlated, BillingTermsError for bad billing terms, OSError
+    or the audit errors when the read cannot be recorded (then nothing is read).
     """
-    store, log = data_dir / STORE, data_dir / AUDIT_LOG
-    jobs, calibrations = read_jobs(store), read_calibrations(store)
+    tables = store_tables(data_dir / STORE, billing_terms(data_dir))
+    log = data_dir / AUDIT_LOG
     AuditLog(log, load_key(key_path_for(log), create=True)).append(
         f"cli:{getpass.getuser()}", action, tenant or "all tenants")
-    if tenant is not None:
-        jobs = jobs.filter(pl.col("tenant") == tenant)
-    return Tables(jobs, calibrations)
+    return tables
 
 
 def analyses(jobs: pl.LazyFrame, repeated: pl.DataFrame, quotas: dict[str, float], start: datetime,
@@ -63,7 +72,7 @@ def analyses(jobs: pl.LazyFrame, repeated: pl.DataFrame, quotas: dict[str, float
         shares=table,
         jain=jain_index(table),
         starvation=starvation_episodes(jobs, STARVATION.bound_seconds, start, end),
-        billing=billing_per_tenant(jobs, BILLING.meter_granularity_seconds, start, end),
+        billing=billing_per_tenant(jobs, start, end),
         repeats=repeated,
         drifts=unexplained(detect_drift(jobs), neighbours),
         incidents=neighbours,
@@ -97,7 +106,6 @@ def detect(specs: list[SloSpec], tables: Tables, as_of: datetime, done: Analyses
         neighbours, drifts, starvation = done.incidents, done.drifts, done.starvation
     signals = find_signals(Evidence(
         specs, tables, as_of, drifts, neighbours, starvation,
-        timedelta(seconds=parse_duration(NeighbourParameters().every)), BILLING.meter_granularity_seconds,
-        SliParameters().billing_tolerance_seconds, windows or default_burn_windows(),
+        timedelta(seconds=parse_duration(NeighbourParameters().every)), SliParameters().billing_tolerance_seconds, windows or default_burn_windows(),
     ))
     return Detections(signals, neighbours)

@@ -1,8 +1,8 @@
 """Billing reconciliation (SLI M6): what each job was billed against what its trace says it used.
 
-Two references: the raw execution the trace shows, and what an honest sampling meter owes for that
-execution. The first difference is the meter's sampling error, expected and zero on average; the second
-should be zero job by job, and anything else is a billing fault.
+Two references: the raw execution the trace shows, and what the broker's declared meter owes for that
+execution (``contract.billing``). The first difference is the meter's rounding or sampling error, as the
+broker declared it; the second should be zero job by job, and anything else is a billing fault.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from datetime import datetime
 
 import polars as pl
 
-from slo.catalogue import metered_seconds
+from contract.billing import BILLING_TOLERANCE_SECONDS, owed_seconds
 
 
-def per_job(jobs: pl.LazyFrame, granularity: float, start: datetime, end: datetime) -> pl.LazyFrame:
-    owed = metered_seconds(pl.col("execute_start"), pl.col("execute_end"), granularity)
+def per_job(jobs: pl.LazyFrame, start: datetime, end: datetime) -> pl.LazyFrame:
+    owed = owed_seconds()
     return (
         jobs.filter(pl.col("execute_end").is_not_null(), pl.col("finished_at") > start, pl.col("finished_at") <= end)
         .select(
@@ -29,10 +29,11 @@ def per_job(jobs: pl.LazyFrame, granularity: float, start: datetime, end: dateti
     )
 
 
-def per_tenant(jobs: pl.LazyFrame, granularity: float, start: datetime, end: datetime, tolerance: float = 1e-3) -> pl.DataFrame:
+def per_tenant(jobs: pl.LazyFrame, start: datetime, end: datetime,
+               tolerance: float = BILLING_TOLERANCE_SECONDS) -> pl.DataFrame:
     delta = pl.col("delta_seconds")
     return (
-        per_job(jobs, granularity, start, end)
+        per_job(jobs, start, end)
         .group_by("tenant")
         .agg(
             jobs=pl.len(),

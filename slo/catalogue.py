@@ -15,7 +15,8 @@ from enum import StrEnum
 
 import polars as pl
 
-from contract.alert_catalogue import BILLING, BILLING_DELTA, CALIBRATION_FAILING
+from contract.alert_catalogue import BILLING_DELTA, CALIBRATION_FAILING
+from contract.billing import BILLING_TOLERANCE_SECONDS, billing_delta
 from contract.semconv import CalibrationVerdict, Outcome
 
 
@@ -39,8 +40,7 @@ class Table(StrEnum):
 class SliParameters:
     queue_wait_seconds: float = 300.0
     latency_factor: float = 2.0
-    meter_granularity_seconds: float = BILLING.meter_granularity_seconds
-    billing_tolerance_seconds: float = 1e-3
+    billing_tolerance_seconds: float = BILLING_TOLERANCE_SECONDS
     completeness_grace_seconds: float = 3600.0
     reproducibility_alpha: float = 0.01
     as_of: datetime | None = None
@@ -57,19 +57,6 @@ class Sli:
     description: str
     no_burn_alerts: str = ""
     """Why burn-rate alerts would mislead for this SLI (empty: they work); both paths honour it."""
-
-
-def metered_seconds(start: pl.Expr, end: pl.Expr, granularity: float) -> pl.Expr:
-    """What an honest sampling meter bills for [start, end): one granularity per sampling instant inside it."""
-    def ticks(t: pl.Expr) -> pl.Expr:
-        return (t.dt.epoch("us") / (granularity * 1e6)).ceil()
-
-    return (ticks(end) - ticks(start)) * granularity
-
-
-def billing_delta(granularity: float) -> pl.Expr:
-    """Billed seconds minus what an honest sampling meter owes for the execution the trace shows."""
-    return pl.col("billed_seconds") - metered_seconds(pl.col("execute_start"), pl.col("execute_end"), granularity)
 
 
 def _closed_not_rejected(_: SliParameters) -> pl.Expr:
@@ -115,8 +102,8 @@ CATALOGUE: dict[SliId, Sli] = {
         SliId.M6, "billing accuracy", Table.JOBS, "finished_at",
         lambda p: pl.col("execute_start").is_not_null() & pl.col("execute_end").is_not_null()
         & pl.col("billed_seconds").is_not_null(),
-        lambda p: billing_delta(p.meter_granularity_seconds).abs() <= p.billing_tolerance_seconds,
-        "executed jobs; good: billed what the meter owes for the execution the trace shows",
+        lambda p: billing_delta().abs() <= p.billing_tolerance_seconds,
+        "executed jobs; good: billed what the broker's declared meter owes for the execution the trace shows",
         f"SLI M6 has no real-time signal in the telemetry contract; {BILLING_DELTA.name} watches billing",
     ),
     SliId.M8: Sli(

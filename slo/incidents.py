@@ -37,11 +37,12 @@ from contract.alert_catalogue import (
     BurnWindows,
     Severity,
 )
+from contract.billing import billing_delta
 from contract.durations import format_duration
 from contract.semconv import CalibrationVerdict, FailureReason, Outcome
 from contract.tables import SIGNAL_SCHEMA, UTC_US
 from slo.burn_rate import alert_label, burn_column, burn_rates, episodes
-from slo.catalogue import CATALOGUE, billing_delta
+from slo.catalogue import CATALOGUE
 from slo.sli import NotComputable, Tables, events, window_start
 from slo.specs import SloSpec
 
@@ -220,15 +221,15 @@ def starvation_signals(starvation: pl.DataFrame) -> pl.LazyFrame:
     ))
 
 
-def job_failure_signals(jobs: pl.LazyFrame, granularity: float, tolerance: float) -> pl.LazyFrame:
-    """Jobs failed because their backend was down, and jobs billed other than the meter owes."""
+def job_failure_signals(jobs: pl.LazyFrame, tolerance: float) -> pl.LazyFrame:
+    """Jobs failed because their backend was down, and jobs billed other than their declared meter owes."""
     down = _chains(
         jobs.filter(pl.col("reason") == FailureReason.BACKEND_DOWN.value, pl.col("backend").is_not_null()),
         "backend", "finished_at", CHAIN_GAP,
     )
     misbilled = _chains(
         jobs.filter(pl.col("execute_end").is_not_null(), pl.col("tenant").is_not_null())
-        .with_columns(delta=billing_delta(granularity))
+        .with_columns(delta=billing_delta())
         .filter(pl.col("delta").abs() > tolerance),
         "tenant", "finished_at", CHAIN_GAP,
     ).with_columns(used=pl.col("exec_seconds").cum_sum().over("tenant", "chain"))
@@ -403,7 +404,6 @@ class Evidence:
     neighbours: pl.DataFrame
     starvation: pl.DataFrame
     neighbour_bin: timedelta
-    meter_granularity: float
     billing_tolerance: float
     windows: BurnWindows
 
@@ -416,8 +416,7 @@ DETECTORS: tuple[Detector, ...] = (
     lambda e: calibration_signals(e.tables.calibrations.filter(pl.col("ended_at") <= e.as_of)),
     lambda e: fidelity_signals(e.drifts, e.neighbours, e.neighbour_bin),
     lambda e: starvation_signals(e.starvation),
-    lambda e: job_failure_signals(e.tables.jobs.filter(pl.col("finished_at") <= e.as_of), e.meter_granularity,
-                                  e.billing_tolerance),
+    lambda e: job_failure_signals(e.tables.jobs.filter(pl.col("finished_at") <= e.as_of), e.billing_tolerance),
 )
 """Every detector of the analytical path, in the order their signals are listed; add one by adding it here."""
 

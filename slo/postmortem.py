@@ -16,11 +16,14 @@ from datetime import datetime
 import polars as pl
 
 from contract.alert_catalogue import STARVATION
+from contract.billing import misbilled
 from slo.billing import per_tenant as billing_per_tenant
-from slo.catalogue import CATALOGUE, SliId, SliParameters, billing_delta
+from slo.catalogue import CATALOGUE, SliId, SliParameters
 from slo.incidents import SIGNAL_ORDER, incidents, score, within
 from slo.sli import NotComputable, Tables, events, sli_table
 from slo.specs import SloSpec
+from slo.tenant_scope import scoped_incidents
+from slo.viewer import OPERATOR, Redactor, Viewer
 
 DEGRADED_RATIO = 0.95
 """A result whose fidelity is under this fraction of the calibration's prediction counts as degraded."""
@@ -80,20 +83,20 @@ def _in_scope(backends: list[str], tenants: list[str]) -> pl.Expr:
     return on_backend | (pl.col("backend").is_null() & of_tenant)
 
 
-def _reasons(granularity: float, tolerance: float) -> dict[str, pl.Expr]:
+def _reasons(tolerance: float) -> dict[str, pl.Expr]:
     success, defaults = CATALOGUE[SliId.M1], SliParameters()
     return {
         "failed": success.valid(defaults) & ~success.good(defaults),
         "telemetry_incomplete": ~pl.col("complete").fill_null(False),
-        "misbilled": (billing_delta(granularity).abs() > tolerance).fill_null(False),
+        "misbilled": misbilled(tolerance).fill_null(False),
         "starved": (pl.col("queue_wait_seconds") > STARVATION.bound_seconds).fill_null(False),
         "degraded": (pl.col("measured_fidelity") < DEGRADED_RATIO * pl.col("predicted_fidelity")).fill_null(False),
     }
 
 
 def affected_jobs(jobs: pl.LazyFrame, scope: Scope, backends: list[str], tenants: list[str],
-                  granularity: float, tolerance: float) -> pl.DataFrame:
-    reasons = _reasons(granularity, tolerance)
+                  tolerance: float) -> pl.DataFrame:
+    reasons = _reasons(tolerance)
     return (
         jobs.filter(pl.col("submitted_at") <= scope.end, pl.coalesce("finished_at", "submitted_at") >= scope.start,
                     _in_scope(backends, tenants))
@@ -218,7 +221,12 @@ def routed_after_detection(jobs: pl.LazyFrame, signals: pl.DataFrame) -> int:
 
 
 def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSpec], neighbours: pl.DataFrame,
-          granularity: float, tolerance: float, faults: list[dict] | None = None) -> Postmortem:
+          tolerance: float, faults: list[dict] | None = None, viewer: Viewer = OPERATOR) -> Postmortem:
+    """The facts of ``scope`` as ``viewer`` may see them: the incidents are the platform's (found over every
+    signal, so an incident id means the same facts to everyone), the impact is narrowed to the scope's tenant,
+    SLO budgets of platform groups are the platform's, and a tenant never sees another tenant named."""
+    if not viewer.is_operator and scope.tenant != viewer.tenant:
+        raise ValueError(f"{viewer.describe()} may only review its own scope, not {scope.describe()}")
     if scope.incident is not None:
         related = signals.filter(pl.col("incident") == scope.incident)
     else:
@@ -227,29 +235,35 @@ def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSp
     found = incidents(related)
     backends = [scope.backend] if scope.backend else sorted({b for row in found["backends"] for b in row})
     tenants = [scope.tenant] if scope.tenant else sorted({t for row in found["tenants"] for t in row})
+    everyone = tables
     if scope.tenant:
         tables = Tables(tables.jobs.filter(pl.col("tenant") == scope.tenant), tables.calibrations, tables.repeats)
     jobs = tables.jobs
-    hurt = affected_jobs(jobs, scope, backends, tenants, granularity, tolerance)
+    hurt = affected_jobs(jobs, scope, backends, tenants, tolerance)
     overlapping = [f for f in faults or [] if datetime.fromisoformat(f["start"]) <= scope.end
                    and datetime.fromisoformat(f["end"]) >= scope.start]
     suspects = neighbours.filter(pl.col("start") <= scope.end, pl.col("end") >= scope.start)
     if backends:
         suspects = suspects.filter(pl.col("backend").is_in(backends))
     billing = (
-        billing_per_tenant(jobs, granularity, scope.start, scope.end)
+        billing_per_tenant(jobs, scope.start, scope.end)
         .join(hurt.filter(pl.col("reasons").str.contains("failed")).group_by("tenant")
               .agg(billed_for_failed_seconds=pl.col("billed_seconds").fill_null(0.0).sum()), on="tenant", how="left")
         .with_columns(pl.col("billed_for_failed_seconds").fill_null(0.0))
     )
     if tenants:
         billing = billing.filter(pl.col("tenant").is_in(tenants))
+    redact = Redactor.of(everyone.jobs, viewer)
     return Postmortem(
-        scope=scope, tables=tables, backends=backends, tenants=tenants, incidents=found,
-        signals=related.sort(*SIGNAL_ORDER, nulls_last=True),
-        timeline=_timeline(tables, scope, found, related, hurt, backends, overlapping),
+        scope=scope, tables=tables, backends=backends, tenants=tenants,
+        incidents=scoped_incidents(found, viewer, redact),
+        signals=redact.frame(related.sort(*SIGNAL_ORDER, nulls_last=True), text=("evidence",), names=("tenants",),
+                             name=("suspect",), jobs=("first_job",)),
+        timeline=redact.frame(_timeline(tables, scope, found, related, hurt, backends, overlapping),
+                              text=("event", "detail"), jobs=("reference",)),
         affected=_affected_by_tenant(jobs, hurt, scope, backends, tenants), affected_jobs=hurt,
-        budget=_budget(specs, tables, scope, set(backends) | set(tenants)),
-        suspects=suspects, billing=billing, routed_after_detection=routed_after_detection(jobs, related),
-        faults=score(found, overlapping) if faults is not None else None,
+        budget=_budget(specs, everyone, scope, set(backends) | set(tenants)),
+        suspects=redact.frame(suspects, name=("victim", "suspect")), billing=billing,
+        routed_after_detection=routed_after_detection(jobs, related),
+        faults=score(found, overlapping) if faults is not None and viewer.is_operator else None,
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contract.alert_catalogue import BILLING
 from slo.analysis import Detections
 from slo.catalogue import SliParameters
 from slo.postmortem import Scope, build
@@ -12,10 +11,11 @@ from slo.postmortem_plots import all_plots
 from slo.postmortem_render import write
 from slo.sli import Tables
 from slo.specs import SloSpec
+from slo.viewer import OPERATOR, Viewer
 
 
 def write_postmortem(specs: list[SloSpec], tables: Tables, detections: Detections, scope: Scope,
-                     faults: list[dict] | None, out: Path) -> dict[str, Path]:
+                     faults: list[dict] | None, out: Path, viewer: Viewer = OPERATOR) -> dict[str, Path]:
     report = build(tables, scope, detections.signals, specs, detections.neighbours,
-                   BILLING.meter_granularity_seconds, SliParameters().billing_tolerance_seconds, faults)
+                   SliParameters().billing_tolerance_seconds, faults, viewer)
     return write(report, all_plots(report, specs), out)

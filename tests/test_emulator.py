@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from emulator.meter import sampled_seconds
+from contract.billing import Meter, MeterKind
 from emulator.run import emulate
 from emulator.run_output import write_run
 from emulator.scenario import load_scenario, parse_offset
@@ -133,9 +133,10 @@ def test_drift_lowers_fidelity_and_recalibration_restores_it():
 
 
 def test_metering_samples_so_short_jobs_are_misbilled():
-    assert sampled_seconds(1.0, 3.0, 5.0) == 0.0
-    assert sampled_seconds(4.0, 6.0, 5.0) == 5.0
-    assert sampled_seconds(0.5, 1000.5, 5.0) == 1000.0
+    sampled = Meter(kind=MeterKind.SAMPLED, granularity_seconds=5.0)
+    assert sampled.owed_seconds(1.0, 3.0, False) == 0.0
+    assert sampled.owed_seconds(4.0, 6.0, False) == 5.0
+    assert sampled.owed_seconds(0.5, 1000.5, False) == 1000.0
 
 
 def test_game_day_ground_truth(game_day):

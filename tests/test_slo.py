@@ -30,7 +30,8 @@ def _jobs(rows: list[dict]) -> pl.LazyFrame:
         "tenant": "a", "namespace": "n", "backend": "b1", "priority": "standard", "outcome": "succeeded",
         "usable": True, "submitted_at": None, "finished_at": None, "execute_start": None, "execute_end": None,
         "queue_wait_seconds": None, "billed_seconds": None, "has_root": True, "complete": True,
-        "expected_runtime_seconds": None, "submit_to_result_seconds": None,
+        "expected_runtime_seconds": None, "submit_to_result_seconds": None, "reserved": False,
+        "meter": None, "meter_granularity_seconds": None, "meter_minimum_seconds": None, "meter_reserved_jobs": None,
     }
     frame = pl.DataFrame([{**base, **r} for r in rows], infer_schema_length=None)
     return frame.lazy().with_columns(pl.col(c).cast(pl.Datetime("us", "UTC")) for c in
@@ -93,13 +94,16 @@ def test_m5_completeness_counts_unfinished_jobs_only_after_the_grace():
 
 def test_m6_billing_matches_what_the_meter_owes_for_the_traced_execution():
     start = T0 + timedelta(seconds=3)
+    sampled = {"meter": "sampled", "meter_granularity_seconds": 5.0}
     rows = [
         {"finished_at": _at(1), "execute_start": start, "execute_end": start + timedelta(seconds=4), "billed_seconds": 5.0},
         {"finished_at": _at(2), "execute_start": start, "execute_end": start + timedelta(seconds=1), "billed_seconds": 0.0},
         {"finished_at": _at(3), "execute_start": start, "execute_end": start + timedelta(seconds=12), "billed_seconds": 7.5},
     ]
-    row = sli_table(_spec(SliId.M6, 1.0, meter_granularity_seconds=5.0), Tables(_jobs(rows), EMPTY), _at(60)).row(0, named=True)
+    row = sli_table(_spec(SliId.M6, 1.0), Tables(_jobs([{**r, **sampled} for r in rows]), EMPTY), _at(60)).row(0, named=True)
     assert (row["total"], row["good"]) == (3, 2), "3s-7s holds one sample (5s), 3s-4s none, 3s-15s two (10s, not the 7.5s billed)"
+    exact = sli_table(_spec(SliId.M6, 1.0), Tables(_jobs(rows), EMPTY), _at(60)).row(0, named=True)
+    assert (exact["total"], exact["good"]) == (3, 0), "no meter declared: judged as exact (4 s, 1 s, 12 s owed)"
 
 
 def test_m8_latency_from_execution_start_within_factor_of_expected_runtime():

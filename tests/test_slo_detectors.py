@@ -59,7 +59,9 @@ def test_billing_under_and_over_against_what_the_meter_owes():
         {"provenance_id": "3", "tenant": "a", "backend": "b", "finished_at": T0 + timedelta(minutes=3), "billed_seconds": 10.0,
          "execute_start": start, "execute_end": start + timedelta(seconds=1), "exec_seconds": 1.0},
     ]
-    row = per_tenant(_frame(rows), 5.0, T0, T0 + timedelta(hours=1)).row(0, named=True)
+    sampled = {"meter": "sampled", "meter_granularity_seconds": 5.0, "meter_minimum_seconds": None,
+               "meter_reserved_jobs": None, "reserved": False}
+    row = per_tenant(_frame([{**r, **sampled} for r in rows]), T0, T0 + timedelta(hours=1)).row(0, named=True)
     assert (row["owed_seconds"], row["billed_seconds"], row["used_seconds"]) == (15.0, 22.5, 17.0), "5 + 10 + 0 owed"
     assert row["under_billed_seconds"] == 2.5 and row["over_billed_seconds"] == 10.0 and row["misbilled_jobs"] == 2
 

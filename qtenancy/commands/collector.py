@@ -42,6 +42,9 @@ def serve(
     from collector.server import CollectorServer
     from collector.store import DataDirLocked
     from common.audit import AuditKeyError, AuditLogDamaged
+    from slo.shipped import shipped_specs
+    from slo.spec_files import load_all
+    from slo.tenant_reads import StoreReads
 
     chosen = settings(config, data_dir=data_dir, host=host, http_port=http_port, grpc_port=grpc_port,
                       insecure=insecure or None)
@@ -49,7 +52,7 @@ def serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        server = CollectorServer(chosen).start()
+        server = CollectorServer(chosen, StoreReads(chosen.data_dir, load_all([shipped_specs()]))).start()
     except (ConfigError, AuditKeyError, AuditLogDamaged) as exc:
         fail(str(exc))
     except DataDirLocked as exc:

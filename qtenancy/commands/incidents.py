@@ -20,7 +20,7 @@ from qtenancy.options import (
     ToOption,
     WindowsOption,
 )
-from qtenancy.reading import burn_windows, store_tables
+from qtenancy.reading import burn_windows, store_tables, viewer_of
 from qtenancy.reading import ground_truth as read_ground_truth
 from qtenancy.reading import specs as load_specs
 
@@ -35,7 +35,7 @@ def list_incidents(
     start: FromOption = None,
     end: ToOption = None,
     backend: Annotated[str | None, typer.Option(help="only incidents on this backend")] = None,
-    tenant: Annotated[str | None, typer.Option(help="only incidents that hurt this tenant")] = None,
+    tenant: Annotated[str | None, typer.Option(help="the incidents that hurt this tenant, as it sees them")] = None,
     alert: Annotated[str | None, typer.Option(help="only incidents in which this alert fired")] = None,
     ground_truth: GroundTruthOption = None,
     period: PeriodOption = "30d",
@@ -45,18 +45,19 @@ def list_incidents(
     """List incidents with their scope, alerts, time to detect and time to resolve (M10)."""
     from qtenancy.incidents_view import incidents_table
     from slo.analysis import detect
-    from slo.incidents import incidents as incidents_of
-    from slo.incidents import score, within
+    from slo.incidents import score
     from slo.report import data_end, markdown_table
+    from slo.tenant_scope import incident_list
 
     specs, faults = load_specs(spec), read_ground_truth(ground_truth)
     chosen = burn_windows(period, windows)
-    tables = store_tables(data_dir, "incidents_list")
+    tables = store_tables(data_dir, "incidents_list", tenant)
+    viewer = viewer_of(tables, tenant)
     as_of = instant(end, "--to") if end else data_end(tables)
     begin = instant(start, "--from") if start else as_of - timedelta(days=30)
-    found = incidents_of(within(detect(specs, tables, as_of, windows=chosen).signals, begin, as_of, backend, tenant,
-                                alert))
-    scored = score(found, faults) if faults is not None else None
+    found = incident_list(detect(specs, tables, as_of, windows=chosen).signals, tables.jobs, begin, as_of, viewer,
+                          backend, alert)
+    scored = score(found, faults) if faults is not None and viewer.is_operator else None
     if output is ReportFormat.JSON:
         body = {"from": begin.isoformat(), "to": as_of.isoformat(), "incidents": json.loads(found.write_json())}
         if scored is not None:

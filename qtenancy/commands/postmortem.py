@@ -17,7 +17,7 @@ from qtenancy.options import (
 )
 from qtenancy.reading import ground_truth as read_ground_truth
 from qtenancy.reading import specs as load_specs
-from qtenancy.reading import store_tables
+from qtenancy.reading import store_tables, viewer_of
 
 
 def postmortem(
@@ -26,7 +26,7 @@ def postmortem(
     end: ToOption = None,
     incident: Annotated[str | None, typer.Option(help="an incident ID from `qtenancy incidents list`: its window")] = None,
     backend: Annotated[str | None, typer.Option(help="only this backend")] = None,
-    tenant: Annotated[str | None, typer.Option(help="only this tenant's jobs")] = None,
+    tenant: Annotated[str | None, typer.Option(help="as this tenant sees it: its impact, nothing of other tenants")] = None,
     alert: Annotated[str | None, typer.Option(help="only incidents in which this alert fired")] = None,
     data_dir: DataDirOption = None,
     spec: SpecOption = [],  # noqa: B006
@@ -42,10 +42,13 @@ def postmortem(
     from slo.report import data_end
 
     specs, faults = load_specs(spec), read_ground_truth(ground_truth)
-    tables = store_tables(data_dir, "postmortem")
+    tables = store_tables(data_dir, "postmortem", tenant)
+    viewer = viewer_of(tables, tenant)
     detections = detect(specs, tables, data_end(tables))
     if incident is not None:
         chosen = incidents_of(detections.signals).filter(pl.col("incident") == incident)
+        if not viewer.is_operator:
+            chosen = chosen.filter(pl.col("tenants").list.contains(viewer.tenant))
         if chosen.is_empty():
             fail(f"no incident {incident} in {data_dir or 'the data directory'}; `qtenancy incidents list` shows them")
         window = chosen.row(0, named=True)
@@ -56,5 +59,5 @@ def postmortem(
     scope = Scope(instant(start, "--from"), instant(end, "--to"), backend, tenant, alert, incident)
     if scope.end <= scope.start:
         raise typer.BadParameter(f"--to ({end}) must be after --from ({start})", param_hint="--to")
-    for path in write_postmortem(specs, tables, detections, scope, faults, out).values():
+    for path in write_postmortem(specs, tables, detections, scope, faults, out, viewer).values():
         console.print(f"  {path}", highlight=False)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from qtenancy.console import console, fail, frame_table, instant
 from qtenancy.options import DataDirOption, FormatOption, ReportFormat, SpecOption
-from qtenancy.reading import quotas_from, store_tables
+from qtenancy.reading import quotas_from, store_tables, viewer_of
 from qtenancy.reading import specs as load_specs
 
 app = typer.Typer(help="SLOs over the correlated jobs table: SLIs, budgets, burn rates.", no_args_is_help=True)
@@ -29,7 +29,8 @@ def validate(specs: Annotated[list[Path], typer.Argument(help="spec files or dir
 def report(
     data_dir: DataDirOption = None,
     spec: SpecOption = [],  # noqa: B006
-    tenant: Annotated[str | None, typer.Option(help="only this tenant's jobs")] = None,
+    tenant: Annotated[str | None, typer.Option(help="the report as this tenant sees it (its SLOs, platform SLOs "
+                                                   "at the platform's value, nothing of other tenants)")] = None,
     window: Annotated[str | None, typer.Option(help="override every spec's window, e.g. 7d or 30d")] = None,
     at: Annotated[str | None, typer.Option(help="evaluate at this ISO instant (default: the end of the data)")] = None,
     output: FormatOption = ReportFormat.TABLE,
@@ -49,16 +50,18 @@ def report(
         to_markdown,
     )
     from slo.specs import parse_window
+    from slo.tenant_scope import report_for
 
     loaded = load_specs(spec)
     tables = store_tables(data_dir, "slo_report", tenant)
+    viewer = viewer_of(tables, tenant)
     try:
         as_of = instant(at, "--at") if at else data_end(tables)
         chosen = parse_window(window) if window else None
         shares_of = quotas_from(quotas)
     except (ValueError, OSError, ScenarioError) as exc:
         fail(str(exc))
-    results, analyses = slo_results(loaded, tables, shares_of, as_of, chosen)
+    results, analyses = report_for(*slo_results(loaded, tables, shares_of, as_of, chosen), tables.jobs, viewer)
     if output is ReportFormat.JSON:
         console.out(to_json_with(results, analyses, as_of), end="", highlight=False)
     elif output is ReportFormat.MARKDOWN:

@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field
 
-from contract.alert_catalogue import BILLING, LOW_TRAFFIC_MIN_EVENTS
+from contract.alert_catalogue import LOW_TRAFFIC_MIN_EVENTS
+from contract.billing import BILLING_TOLERANCE_SECONDS
 from slo.catalogue import SliId, SliParameters
 from slo.spec_formats.registry import FileContext
 from slo.specs import (
@@ -30,8 +31,8 @@ class NativeSlo(Strict):
     filter: dict[Literal["tenant", "namespace", "backend", "priority"], list[str]] = {}
     threshold: Seconds = Field(300.0, gt=0, description="M2: the queue-wait bound")
     latency_factor: float = Field(2.0, gt=0, description="M8: result within this many times the expected runtime")
-    meter_granularity: Seconds = Field(BILLING.meter_granularity_seconds, gt=0, description="M6: the meter's sampling period")
-    billing_tolerance: Seconds = Field(0.001, ge=0, description="M6: billed may differ from metered by this much")
+    billing_tolerance: Seconds = Field(BILLING_TOLERANCE_SECONDS, ge=0,
+                                       description="M6: billed may differ from what the meter owes by this much")
     completeness_grace: Seconds = Field(3600.0, ge=0, description="M5: how long a job may still be running")
     reproducibility_alpha: float = Field(0.01, gt=0, lt=1, description="M3: significance of the shot-noise test")
     min_events: int = Field(LOW_TRAFFIC_MIN_EVENTS, ge=0,
@@ -51,7 +52,7 @@ def _from_native(slo: NativeSlo, source: str) -> SloSpec:
         group_by=slo.group_by, filter=dict(slo.filter),
         parameters=SliParameters(
             queue_wait_seconds=slo.threshold, latency_factor=slo.latency_factor,
-            meter_granularity_seconds=slo.meter_granularity, billing_tolerance_seconds=slo.billing_tolerance,
+            billing_tolerance_seconds=slo.billing_tolerance,
             completeness_grace_seconds=slo.completeness_grace, reproducibility_alpha=slo.reproducibility_alpha,
         ),
         description=slo.description, labels=dict(slo.labels), min_events=slo.min_events,
