@@ -41,7 +41,8 @@ quantities on a fail).
 
 **Queue wait** (SLI M2) is the `{Span.stage(Stage.QUEUE)}` span, from its start to its end. **Execution** (the
 usage a job is billed for, SLIs M6 and M7) is the `{Span.stage(Stage.EXECUTE)}` span, from its start to its end.
-Submit-to-result (M8) is the root span.
+Submit-to-result (M8) runs from the start of the execute span to the end of the root span: what the platform
+controls once the job leaves the queue (the queue wait is M2's).
 
 Resource attributes: `service.name` = `qtenancy-broker`, `service.namespace` = `qtenancy`,
 `service.version`; the emulator adds `qtenancy.scenario` and `qtenancy.seed`.

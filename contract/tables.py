@@ -282,7 +282,11 @@ def read_jobs(store: Path) -> pl.LazyFrame:
 
 
 def read_calibrations(store: Path) -> pl.LazyFrame:
+    """The correlated calibrations table; empty (not missing) once the store was correlated, since a broker
+    need not report calibration runs at all."""
     table = _derived(store, CALIBRATIONS)
-    if table is None:
+    if table is not None:
+        return table
+    if not (store / CORRELATED).exists():
         raise FileNotFoundError(f"{store / CALIBRATIONS}: no calibrations table yet")
-    return table
+    return pl.DataFrame(schema=CALIBRATION_SCHEMA).lazy()

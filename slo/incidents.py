@@ -98,7 +98,9 @@ def _hot_since(rates: pl.DataFrame, windows: BurnWindows, severity: str) -> pl.L
 
 
 def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows: BurnWindows) -> pl.LazyFrame:
-    """Page and ticket episodes of every burn-alertable SLO, with the bad events that drove them."""
+    """Page and ticket episodes of every burn-alertable SLO, with the bad events that drove them: one signal
+    per burst of bad events (an hour apart or more), so an alert still firing on slow windows when a second,
+    unrelated fault begins is a signal for each, each with its own cause."""
     frames = []
     for spec in specs:
         if spec.sli is None or CATALOGUE[spec.sli].no_burn_alerts:
@@ -117,10 +119,10 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows:
                 .join(_hot_since(rates, windows, severity), left_on=["group", "start"], right_on=["group", "at"])
             )
             driven = (
-                found.join(bad, on="group")
-                .filter(pl.col("time") > pl.col("since"), pl.col("time") <= pl.col("end"))
-                .sort("time", "provenance_id", nulls_last=True)
-                .group_by("episode")
+                _chains(found.join(bad, on="group")
+                        .filter(pl.col("time") > pl.col("since"), pl.col("time") <= pl.col("end"))
+                        .sort("time", "provenance_id", nulls_last=True), "episode", "time", CHAIN_GAP)
+                .group_by("episode", "chain")
                 .agg(
                     onset=pl.col("time").min(), last_bad=pl.col("time").max(), jobs=pl.len(),
                     first_job=pl.col("provenance_id").first(),
@@ -130,7 +132,8 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows:
             pairs = " or ".join(alert_label(a).split(":", 1)[1] for a in windows.pairs if a.severity == severity)
             frames.append(_signals(found.join(driven, on="episode").select(
                 signal=pl.lit("slo_burn"), alert=pl.lit(spec.alert_name), severity=pl.lit(severity),
-                backends="backends", tenants="tenants", start="onset", detected_at="start",
+                backends="backends", tenants="tenants", start="onset",
+                detected_at=pl.max_horizontal("start", "onset"),
                 end=pl.max_horizontal("last_bad", "onset"), jobs="jobs", first_job="first_job",
                 evidence=pl.format(
                     "SLO {} ({}): {} burn over {}, peak {} burn {}, {} bad events",
