@@ -38,7 +38,7 @@ def test_signals_group_by_overlap_and_shared_cause():
         _signal("A", 0, 10, 60, backends=["perth"], kind="calibration_failing"),
         _signal("B", 50, 55, 120, backends=["perth"], tenants=["qchem"]),              # a burn held on perth
         _signal("C", 100, 130, 140, tenants=["qchem"], severity="ticket", kind="starvation"),  # qchem's, as B
-        _signal("D", 20, 25, 40, backends=["manila"], tenants=["qchem"], kind="backend_down"),  # qchem only ran there
+        _signal("D", 20, 25, 40, backends=["manila"], tenants=["initech"], kind="backend_down"),  # hurt someone else
         _signal("G", 5, 70, 110, tenants=["qchem"], severity="ticket", kind="billing_delta"),   # qchem's meter
         _signal("E", 171, 175, 200, backends=["perth"], kind="drift"),                # 31 min after C ends: apart
         _signal("F", 190, 195, 210),                                                  # no cause named: alone
@@ -46,7 +46,7 @@ def test_signals_group_by_overlap_and_shared_cause():
     grouped = group(signals)
     by_alert = dict(zip(grouped["alert"], grouped["incident"], strict=True))
     assert by_alert["A"] == by_alert["B"] == by_alert["C"] == "INC-20260302-0000"
-    assert by_alert["D"] == "INC-20260302-0020", "an outage is not joined by the tenants that merely ran there"
+    assert by_alert["D"] == "INC-20260302-0020", "an outage joins only what shares its backend or the tenants it hurt"
     assert by_alert["G"] == "INC-20260302-0005", "a billing ticket is its own incident and moves no outage's start"
     assert by_alert["E"] == "INC-20260302-0251"
     assert by_alert["F"] == "INC-20260302-0310"
