@@ -16,6 +16,7 @@ from alerts.alertmanager import Receivers
 from alerts.generate import write_alerting
 from collector.correlate import correlate
 from collector.store import DataDir
+from common.readable import count
 from contract.alert_catalogue import RUNBOOK_BASE, default_burn_windows
 from dashboards.generate import write_all as write_dashboards
 from emulator.otlp_sink import export_run
@@ -23,7 +24,7 @@ from emulator.otlp_target import OtlpTarget
 from emulator.run import emulate
 from emulator.run_output import write_run
 from emulator.scenario import Scenario
-from qtenancy.console import stage
+from qtenancy.console import StepLines, stage
 from qtenancy.stack import free_port, start_collector
 from qtenancy.stack import stop as stop_processes
 from slo.analysis import detect, operator_tables, slo_results
@@ -57,7 +58,7 @@ class DemoResult:
     where: list[tuple[str, Path]]
 
 
-def run_demo(scenario: Scenario, seed: int, specs: list[SloSpec], out: Path, bar: Progress) -> DemoResult:
+def run_demo(scenario: Scenario, seed: int, specs: list[SloSpec], out: Path, bar: Progress | StepLines) -> DemoResult:
     for owned in OWNED:
         shutil.rmtree(out / owned, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -68,26 +69,35 @@ def run_demo(scenario: Scenario, seed: int, specs: list[SloSpec], out: Path, bar
     port = free_port()
     collector = start_collector(out, data.root, port, free_port())
     try:
-        task = bar.add_task(f"2/6 OTLP/HTTP into the collector on 127.0.0.1:{port}", total=1.0)
+        description = f"2/6 OTLP/HTTP into the collector on 127.0.0.1:{port}"
+        task = bar.add_task(description, total=1.0)
         stats = export_run(run, OtlpTarget(f"http://127.0.0.1:{port}"),
-                           lambda fraction: bar.update(task, completed=fraction), workers=EXPORTERS)
+                           lambda fraction: bar.update(task, completed=min(fraction, 0.99)), workers=EXPORTERS)
+        bar.update(task, completed=1.0, description=f"{description}: {count(stats.spans)} spans and "
+                                                    f"{count(stats.logs)} log records")
     finally:
         stop_processes([collector])
-    with stage(bar, "3/6 correlating by provenance ID"):
+    with stage(bar, "3/6 correlating by provenance ID") as task:
         correlated = correlate(data.store)
-    with stage(bar, "4/6 SLO report"):
+        bar.update(task, description=f"3/6 correlated {count(correlated.jobs_total)} jobs by provenance ID")
+    with stage(bar, "4/6 SLO report") as task:
         tables = operator_tables(data.root, "demo")
         as_of = data_end(tables)
         results, analyses = slo_results(specs, tables, {t.id: t.quota_share for t in scenario.tenants}, as_of, None)
         (out / "slo-report.md").write_text(to_markdown(results, as_of) + markdown_sections(analyses))
         (out / "slo-report.json").write_text(to_json_with(results, analyses, as_of))
-    with stage(bar, "5/6 rules, Alertmanager config and dashboards"):
+        bar.update(task, description=f"4/6 SLO report: {count(len(results))} SLOs as of {as_of:%Y-%m-%d %H:%M} UTC")
+    with stage(bar, "5/6 rules, Alertmanager config and dashboards") as task:
         rules = write_alerting(specs, out / "alerts", default_burn_windows(), {}, RUNBOOK_BASE, Receivers()).paths
         dashboards = write_dashboards(out / "dashboards")
+        bar.update(task, description=f"5/6 {count(len(rules))} rule and Alertmanager files, "
+                                     f"{count(len(dashboards))} dashboards")
+    task = bar.add_task("6/6 incidents and postmortems", total=None)
     detections = detect(specs, tables, as_of, analyses)
     found = incidents(detections.signals)
     faults = run.ground_truth["faults"]
-    task = bar.add_task("6/6 postmortems", total=max(found.height, 1))
+    bar.update(task, total=found.height + 1, completed=1,
+               description=f"6/6 {count(found.height)} incidents found, each with its postmortem")
     for row in found.iter_rows(named=True):
         write_postmortem(specs, tables, detections, Scope(row["start"], row["resolved_at"]), faults,
                          out / "postmortems" / row["incident"])

@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 from markdown_it import MarkdownIt
 
+from common.readable import duration
 from slo.postmortem import DEGRADED_RATIO, Postmortem
 from slo.postmortem_plots import Plot
 from slo.report import markdown_table
@@ -36,10 +37,7 @@ blockquote { color: #57606a; border-left: 4px solid #d0d7de; margin: 0; padding-
 
 
 def format_minutes(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    hours, rest = divmod(round(value), 60)
-    return f"{hours} h {rest:02d} min" if hours else f"{rest} min"
+    return "n/a" if value is None else duration(value * 60)
 
 
 def _table(frame: pl.DataFrame) -> str:

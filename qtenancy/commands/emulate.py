@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from common.readable import count, duration, percent
 from emulator.otlp_target import OtlpTarget, Protocol
 from qtenancy.console import console, errors, fail, name_value_pairs, progress
 from qtenancy.options import DaysOption
@@ -98,9 +99,9 @@ def emulate(
         fail(f"OTLP export to {target.endpoint} ({target.protocol.value}) failed: {exc}; the run itself is in {out}", 1)
     console.print(_summary_table(run))
     console.print(
-        f"{run.jobs.height} jobs, {run.calibrations.height} calibration runs; "
-        f"simulated in {run.simulation_seconds:.1f}s, results in {run.results_seconds:.1f}s; "
-        f"Aer distribution cache hit rate {run.cache_hit_rate:.1%}"
+        f"{count(run.jobs.height)} jobs, {count(run.calibrations.height)} calibration runs; "
+        f"simulated in {duration(run.simulation_seconds)}, results in {duration(run.results_seconds)}; "
+        f"Aer distribution cache hit rate {percent(run.cache_hit_rate)}"
     )
     for name, path in paths.items():
         console.print(f"  {name}: {path}")
@@ -141,11 +142,11 @@ def _summary_table(run) -> Table:
         wait = row["median_queue_wait_seconds"]
         table.add_row(
             row["tenant"],
-            f"{row['jobs']:,}",
-            "-" if row["success_rate"] is None else f"{row['success_rate']:.1%}",
-            f"{row['rejected']:,}",
-            "-" if wait is None else f"{wait:.1f}s",
-            f"{row['backend_share']:.1%}",
-            f"{row['quota_share']:.0%}",
+            count(row["jobs"]),
+            "-" if row["success_rate"] is None else percent(row["success_rate"]),
+            count(row["rejected"]),
+            "-" if wait is None else duration(wait),
+            percent(row["backend_share"]),
+            percent(row["quota_share"], 0),
         )
     return table
