@@ -19,10 +19,10 @@ from collector.store import DataDir
 from common.readable import count
 from contract.alert_catalogue import RUNBOOK_BASE, default_burn_windows
 from dashboards.generate import write_all as write_dashboards
-from emulator.otlp_sink import export_run
+from emulator.otlp_replay import RecordedRun, replay
 from emulator.otlp_target import OtlpTarget
 from emulator.run import emulate
-from emulator.run_output import write_run
+from emulator.run_output import JOBS_FILE, write_run
 from emulator.scenario import Scenario
 from qtenancy.console import StepLines, stage
 from qtenancy.stack import free_port, start_collector
@@ -41,7 +41,7 @@ from slo.report import (
 from slo.specs import SloSpec
 
 EXPORTERS = 2
-"""Exporter processes: one per core of the 2-core machine the demo must finish on."""
+"""Exporter processes: one per core of the 2-core machine the demo must finish on (the collector shares them)."""
 OWNED = ("collector", "postmortems", "alerts", "dashboards")
 """What the demo writes afresh in its directory each time."""
 
@@ -71,8 +71,8 @@ def run_demo(scenario: Scenario, seed: int, specs: list[SloSpec], out: Path, bar
     try:
         description = f"2/6 OTLP/HTTP into the collector on 127.0.0.1:{port}"
         task = bar.add_task(description, total=1.0)
-        stats = export_run(run, OtlpTarget(f"http://127.0.0.1:{port}"),
-                           lambda fraction: bar.update(task, completed=min(fraction, 0.99)), workers=EXPORTERS)
+        stats = replay(RecordedRun(paths[JOBS_FILE].parent, scenario.name, seed), OtlpTarget(f"http://127.0.0.1:{port}"),
+                       lambda fraction: bar.update(task, completed=min(fraction, 0.99)), workers=EXPORTERS)
         bar.update(task, completed=1.0, description=f"{description}: {count(stats.spans)} spans and "
                                                     f"{count(stats.logs)} log records")
     finally:

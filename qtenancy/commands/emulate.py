@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from common.readable import count, duration, percent
-from emulator.otlp_target import OtlpTarget, Protocol
+from emulator.otlp_target import ExportFailed, OtlpTarget, Protocol
 from qtenancy.console import console, errors, fail, name_value_pairs, progress
 from qtenancy.options import DaysOption
 
@@ -57,13 +57,13 @@ def emulate(
         fail(str(exc))
     if realtime and otlp_workers > 1:
         raise typer.BadParameter("real time paces one stream of telemetry: it cannot be split", param_hint="--otlp-workers")
-    from emulator.blocking_batch import ExportFailed
     from emulator.bulk_sink import write_bulk
     from emulator.metrics import MetricsReplay
     from emulator.openmetrics_file import write_openmetrics
+    from emulator.otlp_replay import RecordedRun, replay
     from emulator.otlp_sink import export_run
     from emulator.run import emulate as run_emulation
-    from emulator.run_output import write_run
+    from emulator.run_output import JOBS_FILE, write_run
     target = None
     if otlp_endpoint is not None:
         target = OtlpTarget(otlp_endpoint, otlp_protocol, name_value_pairs(otlp_header, "--otlp-header"), otlp_gzip,
@@ -89,8 +89,12 @@ def emulate(
         elif target is not None:
             with progress() as bar:
                 task = bar.add_task(f"exporting over OTLP to {target.endpoint}", total=1.0)
-                stats = export_run(run, target, lambda fraction: bar.update(task, completed=fraction),
-                                   workers=otlp_workers)
+                report = lambda fraction: bar.update(task, completed=fraction)  # noqa: E731
+                if target.protocol is Protocol.HTTP:
+                    recorded = RecordedRun(paths[JOBS_FILE].parent, run.scenario.name, run.seed)
+                    stats = replay(recorded, target, report, workers=otlp_workers)
+                else:
+                    stats = export_run(run, target, report, workers=otlp_workers)
             console.print(
                 f"OTLP: {stats.spans:,} spans and {stats.logs:,} log records exported, "
                 f"{stats.loss.dropped:,} spans dropped and {stats.loss.delayed:,} delayed by fault F3"
