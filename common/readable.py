@@ -54,6 +54,11 @@ def duration(seconds: float) -> str:
     return f"{minutes} min"
 
 
+def minutes(value: float | None) -> str:
+    """A duration measured in minutes (times to detect and resolve), ``n/a`` when there is none."""
+    return "n/a" if value is None else duration(value * 60)
+
+
 def money(amount: float, currency: str) -> str:
     """An amount with its currency, to the cent: 1,234.50 USD."""
     return f"{amount:,.2f} {currency}"
