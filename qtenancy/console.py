@@ -103,6 +103,7 @@ class StepLines:
             step.done = True
             elapsed = duration(time.perf_counter() - step.started)
             self._out.print(f"{step.description} ({elapsed})", highlight=False, markup=False, soft_wrap=True)
+            self._out.file.flush()
 
     def advance(self, task: int, advance: float = 1) -> None:
         self.update(task, advance=advance)
