@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from bench.emulator import month_scenario
-from bench.rss import PeakRss
+from bench.usage import PeakRss, cpu_seconds
 from common.readable import count, duration, size
 
 JOBS_PER_DAY = 74_607
@@ -53,20 +53,15 @@ COPY (
 """
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _measured(args: list[str]) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds and peak RSS of a child process."""
-    cpu, started = _cpu(), time.perf_counter()
+    cpu, started = cpu_seconds(resource.RUSAGE_CHILDREN), time.perf_counter()
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     with PeakRss(process.pid) as peak:
         _, errors = process.communicate()
     if process.returncode:
         raise SystemExit(f"{' '.join(args)} failed: {errors[-2000:]}")
-    return time.perf_counter() - started, _cpu() - cpu, peak.peak
+    return time.perf_counter() - started, cpu_seconds(resource.RUSAGE_CHILDREN) - cpu, peak.peak
 
 
 def _line(what: str, measured: tuple[float, float, int], anchor: float | None, target: tuple[float, int]) -> str:

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.rss import PeakRss
+from bench.usage import PeakRss, cpu_seconds
 from common.readable import duration, size
 
 QTENANCY = [sys.executable, "-m", "qtenancy"]
@@ -25,26 +25,21 @@ STEPS = tuple(f"{k}/" for k in range(1, 7))
 """How the demo's step lines begin."""
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _timed(args: list[str], log: Path) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds of the command and all it started, and their summed peak RSS; each line it
     prints is copied to ``log`` and shown with the peak RSS since the line before."""
-    cpu, started = _cpu(), time.perf_counter()
+    cpu, started = cpu_seconds(resource.RUSAGE_CHILDREN), time.perf_counter()
     with open(log, "w") as out:
         process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         with PeakRss(process.pid) as peak:
             for line in process.stdout:
                 out.write(line)
-                if args[2] == "demo" and line[:2] in STEPS:
+                if "demo" in args and line[:2] in STEPS:
                     print(f"  {line.rstrip()}; peak RSS in this step {size(peak.take())}", flush=True)
             code = process.wait()
     if code:
         raise SystemExit(f"{' '.join(args[2:])} failed ({code}); see {log}")
-    return time.perf_counter() - started, _cpu() - cpu, peak.peak
+    return time.perf_counter() - started, cpu_seconds(resource.RUSAGE_CHILDREN) - cpu, peak.peak
 
 
 def main() -> None:

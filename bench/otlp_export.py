@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -22,13 +21,8 @@ import polars as pl
 import psutil
 
 from bench.emulator import month_scenario
-from bench.rss import PeakRss
+from bench.usage import PeakRss, cpu_seconds
 from common.readable import count, rate, size
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _into_collector(export, work: Path) -> tuple[object, float, float, float, int]:
@@ -44,9 +38,9 @@ def _into_collector(export, work: Path) -> tuple[object, float, float, float, in
         server = psutil.Process(collector.pid)
         server_cpu = sum(server.cpu_times()[:2])
         with PeakRss(os.getpid(), collector.pid) as peak:
-            cpu, started = _cpu(), time.perf_counter()
+            cpu, started = cpu_seconds(), time.perf_counter()
             stats = export(OtlpTarget(f"http://127.0.0.1:{port}"))
-            wall, cpu = time.perf_counter() - started, _cpu() - cpu
+            wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
         server_cpu = sum(server.cpu_times()[:2]) - server_cpu
     finally:
         stop([collector])

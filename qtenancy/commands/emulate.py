@@ -89,7 +89,9 @@ def emulate(
         elif target is not None:
             with progress() as bar:
                 task = bar.add_task(f"exporting over OTLP to {target.endpoint}", total=1.0)
-                report = lambda fraction: bar.update(task, completed=fraction)  # noqa: E731
+                def report(fraction: float) -> None:
+                    bar.update(task, completed=fraction)
+
                 if target.protocol is Protocol.HTTP:
                     recorded = RecordedRun(paths[JOBS_FILE].parent, run.scenario.name, run.seed)
                     stats = replay(recorded, target, report, workers=otlp_workers)

@@ -1,10 +1,18 @@
-"""Peak memory of a group of processes: the resident set of a process and all its descendants, summed, sampled."""
+"""What a benchmark costs: CPU seconds, and the peak memory of a group of processes (the resident set of each
+process and all its descendants, summed, sampled)."""
 
 from __future__ import annotations
 
+import resource
 import threading
 
 import psutil
+
+
+def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    """User plus system CPU so far of this process (or, with ``RUSAGE_CHILDREN``, of its waited-for children)."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 class PeakRss:
