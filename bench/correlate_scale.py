@@ -1,13 +1,14 @@
 """Correlation at scale: a million jobs from scratch, then day after day of a million jobs, then the reports.
 
 Run with `.venv/bin/python -m bench.correlate_scale [--jobs 1000000] [--days 30] [--work DIR]`. The store is
-made here and not kept: the emulator's run of about ``--jobs`` jobs is written by the bulk sink (the source
-day); each further day is that same telemetry moved onto its own calendar day with its own provenance IDs
-(times compressed into the day, IDs prefixed with the day number), written as one more part of the store.
+made here and not kept: one emulated day of the benchmark scenario is written by the bulk sink (the source),
+and the store is made of copies of it, each with its own provenance and trace IDs (a prefix per copy) and
+moved in time: the from-scratch store holds ``--jobs`` jobs as consecutive days, and each of the ``--days``
+days holds ``--jobs`` jobs (copies moved onto that day), written as new parts before that day's correlation.
 Every measured step is a child process (`qtenancy collector correlate`, `slo report`, `incidents list`)
 whose wall time, CPU time and peak RSS are printed; the anchor, measured in the same run on the same
-source day, is DuckDB doing the same correlation (root attributes, every stage's start and end, span and
-log counts per provenance ID) in a child process of its own.
+from-scratch store, is DuckDB doing the same correlation (root attributes, every stage's start and end, span
+and log counts per provenance ID) in a child process of its own.
 Targets in issue 20: 1 M jobs from scratch in 15 s and 1.5 GB; every daily increment under 1.5 GB; the SLO
 report and `incidents list` over 30 M jobs in 30 s and 4 GB.
 """
@@ -27,8 +28,6 @@ from bench.emulator import month_scenario
 from bench.usage import PeakRss, cpu_seconds
 from common.readable import count, duration, size
 
-JOBS_PER_DAY = 74_607
-"""Jobs per day of the benchmark scenario at seed 1, to size the source day."""
 DAY_NS = 86_400 * 10**9
 
 DUCKDB_CORRELATION = """
@@ -81,60 +80,65 @@ def _duckdb_sql(store: Path, out: Path) -> str:
     return DUCKDB_CORRELATION.format(store=store, out=out, root_attributes=root, stage_columns=stages)
 
 
-def _source_day(jobs: int, store: Path) -> tuple[int, int]:
+def _source_day(store: Path, days: float) -> tuple[int, int]:
     from emulator.bulk_sink import write_bulk
     from emulator.run import emulate
 
-    run = emulate(month_scenario(jobs / JOBS_PER_DAY), 1)
+    run = emulate(month_scenario(days), 1)
     written = write_bulk(run, store)
     return run.jobs.height, written["spans"]
 
 
-def _moved_day(source: Path, store: Path, day: int) -> None:
-    """The source's telemetry as day ``day`` after the source's first day: times compressed into that day,
-    trace and provenance IDs prefixed with the day number (so each day's jobs are new jobs)."""
+def _copy(source: Path, store: Path, shift_days: int, copy: int) -> None:
+    """One more copy of the source's telemetry in ``store``: ``shift_days`` later, its IDs prefixed with the copy's
+    number (so its jobs are new jobs)."""
     import polars as pl
 
     from contract.semconv import Attr
 
+    prefix = f"{copy:04x}"
     for table, time_columns in (("spans", ("start_ns", "end_ns")), ("logs", ("time_ns",))):
         frame = pl.scan_parquet(sorted((source / table).glob("day=*/*.parquet")), hive_partitioning=False)
-        bounds = frame.select(pl.col(time_columns[0]).min().alias("lo"), pl.col(time_columns[-1]).max().alias("hi"))
-        lo, hi = bounds.collect().row(0)
-        first_day = lo // DAY_NS * DAY_NS
-        scale = (DAY_NS - 1) / max(hi - lo, 1)
-        prefix = f"{day:02x}"
-        ids = [c for c in ("trace_id", Attr.PROVENANCE_ID.value) if c in frame.collect_schema()]
+        ids = [c for c in ("trace_id", "span_id", Attr.PROVENANCE_ID.value) if c in frame.collect_schema()]
         moved = frame.with_columns(
-            *[(pl.lit(first_day + day * DAY_NS) + ((pl.col(c) - lo) * scale).cast(pl.Int64)).alias(c) for c in time_columns],
-            *[(pl.lit(prefix) + pl.col(c).str.slice(2)).alias(c) for c in ids],
+            *[(pl.col(c) + shift_days * DAY_NS).alias(c) for c in time_columns],
+            *[(pl.lit(prefix) + pl.col(c).str.slice(len(prefix))).alias(c) for c in ids if c != "span_id"],
         )
-        date = time.strftime("%Y-%m-%d", time.gmtime((first_day + day * DAY_NS) / 1e9))
-        target = store / table / f"day={date}" / f"moved-{day:02d}.parquet"
+        target = store / table / f"day=copy{copy:04d}" / "bulk.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
         moved.sink_parquet(target)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=1_000_000)
+    parser.add_argument("--jobs", type=int, default=1_000_000, help="jobs from scratch, and jobs per day")
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--source-days", type=float, default=1.0, help="days of the emulated source (1: ~75,000 jobs)")
     parser.add_argument("--work", type=Path, default=None, help="where to make the stores (default: a temporary directory)")
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="qtenancy-bench-scale-", dir=options.work))
     qtenancy = [sys.executable, "-m", "qtenancy"]
     try:
         source = work / "source" / "store"
-        jobs, spans = _source_day(options.jobs, source)
-        print(f"source day: {count(jobs)} jobs, {count(spans)} spans (bulk sink)")
-        anchor = _measured([sys.executable, "-c", f"import duckdb; duckdb.sql({_duckdb_sql(source, work / 'duck.parquet')!r})"])
-        print(_line("anchor: DuckDB correlation from scratch", anchor, None, (15, 3 * 2**29)))
-        from_scratch = _measured([*qtenancy, "collector", "correlate", "--data-dir", str(source.parent)])
+        per_source, spans = _source_day(source, options.source_days)
+        copies = -(-options.jobs // per_source)
+        jobs = per_source * copies
+        print(f"source: {options.source_days:g} emulated day(s), {count(per_source)} jobs and {count(spans)} spans (bulk sink); "
+              f"{copies} copies make {count(jobs)} jobs and {count(spans * copies)} spans")
+        scratch = work / "scratch" / "store"
+        for copy in range(copies):
+            _copy(source, scratch, copy, copy)
+        anchor = _measured([sys.executable, "-c",
+                            f"import duckdb; duckdb.sql({_duckdb_sql(scratch, work / 'duck.parquet')!r})"])
+        print(_line(f"anchor: DuckDB correlation from scratch ({count(jobs)} jobs)", anchor, None, (15, 3 * 2**29)))
+        from_scratch = _measured([*qtenancy, "collector", "correlate", "--data-dir", str(scratch.parent)])
         print(_line(f"qtenancy collector correlate from scratch ({count(jobs)} jobs)", from_scratch, anchor[0],
-                    (15, 3 * 2**29)))
+                    (15, 3 * 2**29)), flush=True)
+        shutil.rmtree(scratch.parent)
         days = work / "days" / "store"
         for day in range(options.days):
-            _moved_day(source, days, day)
+            for copy in range(copies):
+                _copy(source, days, day, day * copies + copy)
             measured = _measured([*qtenancy, "collector", "correlate", "--data-dir", str(days.parent)])
             print(_line(f"day {day + 1}: correlate the new day ({count(jobs * (day + 1))} jobs in the store)", measured,
                         anchor[0], (15, 3 * 2**29)), flush=True)
