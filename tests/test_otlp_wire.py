@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.otlp_receiver import HttpReceiver
+from emulator import otlp_replay
 from emulator.otlp_replay import RecordedRun, replay
 from emulator.otlp_sink import export_run
 from emulator.otlp_target import ExportFailed, OtlpTarget
@@ -22,9 +23,11 @@ def recorded(tmp_path_factory):
     return run, RecordedRun(directory, run.scenario.name, run.seed)
 
 
-def test_replay_sends_exactly_the_sdk_exporters_requests(recorded):
-    """Every request, in order, decodes to the same message: spans with F3's drops and delays, logs, resource."""
+def test_replay_sends_exactly_the_sdk_exporters_requests(recorded, monkeypatch):
+    """Every request, in order, decodes to the same message: spans with F3's drops and delays, logs, resource;
+    the run is replayed in many stretches, so batches and delayed spans cross their edges."""
     run, recording = recorded
+    monkeypatch.setattr(otlp_replay, "STRETCH_JOBS", run.jobs.height // 11)
     target = (("x-scope-orgid", "lab"),)
     with HttpReceiver() as sdk:
         sdk_stats = export_run(run, OtlpTarget(sdk.endpoint, headers=target))
