@@ -39,7 +39,7 @@ from emulator.otlp_wire import Envelope, log_entries, span_entries
 from emulator.run_output import CALIBRATIONS_FILE, JOBS_FILE
 from emulator.telemetry_records import calibration_rows, log_rows, span_rows
 
-STRETCH_JOBS = 4_096
+STRETCH_JOBS = 2_048
 """Jobs submitted per stretch of the replay: what is held in memory at once (with the jobs still open)."""
 RETRY_STATUSES = {429, 502, 503, 504}
 """Answers the OTLP specification says to retry, after the ``Retry-After`` the server gives."""
