@@ -44,6 +44,9 @@ bench: setup
 	$(BIN)/python -m bench.collector
 	$(BIN)/python -m bench.slo
 	$(BIN)/python -m bench.cli_start
+	$(BIN)/python -m bench.otlp_export
+	$(BIN)/python -m bench.demo
+	$(BIN)/python -m bench.correlate_scale
 
 # The generated configuration that docker-compose.yml mounts (a test keeps the committed copy current).
 deploy: setup

@@ -200,6 +200,22 @@ def calibrations_from(spans: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+BUCKET_SPANS = 1_000_000
+"""Spans correlated at once: a larger store is correlated a share of its provenance IDs at a time, so memory
+holds one share's spans (and the jobs table), not the store's."""
+
+
+def _jobs_in_buckets(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.DataFrame:
+    """``jobs_from`` evaluated one share of the provenance IDs at a time (every record of a job is in its share)."""
+    buckets = max(1, -(-spans.select(pl.len()).collect().item() // BUCKET_SPANS))
+    if buckets == 1:
+        return jobs_from(spans, logs).collect(engine="in-memory")
+    share = pl.col(Attr.PROVENANCE_ID.value).hash(seed=0) % buckets
+    jobs = pl.concat([jobs_from(spans.filter(share == k), logs.filter(share == k)).collect(engine="in-memory")
+                      for k in range(buckets)], rechunk=False)
+    return jobs.sort("submitted_at", "provenance_id", nulls_last=True)
+
+
 @dataclass(frozen=True)
 class Correlation:
     new_parts: int
@@ -311,7 +327,7 @@ def _correlate(store: Path) -> Correlation:
         changed = _touched(store, new, SPANS, pl.col("trace_id").alias("calibration_trace_id"),
                            pl.col("name") == Span.CALIBRATION.value)
         calibrations = calibrations.join(changed.lazy(), on="calibration_trace_id", how="semi")
-    jobs_rebuilt = _upsert(store, JOBS, "provenance_id", "submitted_at", jobs_from(spans, logs).collect())
+    jobs_rebuilt = _upsert(store, JOBS, "provenance_id", "submitted_at", _jobs_in_buckets(spans, logs))
     calibrations_rebuilt = _upsert(store, CALIBRATIONS, "calibration_trace_id", "ended_at", calibrations.collect())
     tmp = state_path.with_name(f".{CORRELATED}.tmp")
     tmp.write_text(json.dumps(current, indent=0, sort_keys=True))

@@ -13,9 +13,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-
-class ExportFailed(RuntimeError):
-    """The exporter gave up on a batch (after its own retries): the replay stops instead of losing it."""
+from emulator.otlp_target import ExportFailed
 
 
 class _Batch:

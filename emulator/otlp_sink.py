@@ -27,9 +27,9 @@ from emulator.blocking_batch import (
     BlockingBatchLogRecordProcessor,
     BlockingBatchSpanProcessor,
 )
-from emulator.otlp_target import OtlpTarget
+from emulator.otlp_target import BATCH_SIZE, ExportStats, LossCounts, OtlpTarget
 from emulator.run import EmulationRun
-from emulator.span_loss import LossCounts, LossPlan, TelemetryLossProcessor
+from emulator.span_loss import LossPlan, TelemetryLossProcessor
 from emulator.telemetry_records import (
     ATTRIBUTES_OF_GROUP,
     KIND_INTERNAL,
@@ -44,16 +44,8 @@ from emulator.telemetry_records import (
     span_records,
 )
 
-BATCH_SIZE = 512
 PROGRESS_EVERY = 10_000
 SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-
-
-@dataclass(frozen=True)
-class ExportStats:
-    spans: int
-    logs: int
-    loss: LossCounts
 
 
 class _RunResource(Resource):
@@ -67,14 +59,16 @@ class _RunResource(Resource):
         return self._hash
 
 
-def resource(run: EmulationRun) -> Resource:
+def resource(scenario: str, seed: int) -> Resource:
+    """The resource of a run's telemetry: the broker and the run, beside what the SDK adds (its name and
+    version, anything set in ``OTEL_RESOURCE_ATTRIBUTES``)."""
     created = Resource.create(
         {
             "service.name": SERVICE_NAME,
             "service.namespace": "qtenancy",
             "service.version": VERSION,
-            "qtenancy.scenario": run.scenario.name,
-            "qtenancy.seed": run.seed,
+            "qtenancy.scenario": scenario,
+            "qtenancy.seed": seed,
         },
         schema_url=SCHEMA_URL,
     )
@@ -185,7 +179,7 @@ def export_run(
     global _FORKED
     if workers > 1 and pace is not None:
         raise ValueError("real-time export paces one stream: it cannot be split across workers")
-    shards, run_resource = _shards(run, workers), resource(run)
+    shards, run_resource = _shards(run, workers), resource(run.scenario.name, run.seed)
     if workers == 1:
         return _export_shard(shards[0], target, run_resource, progress, pace)
     context = multiprocessing.get_context("fork")

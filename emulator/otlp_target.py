@@ -15,6 +15,32 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
 
+BATCH_SIZE = 512
+"""Records per export request, the SDK's default batch."""
+
+
+class ExportFailed(RuntimeError):
+    """The exporter gave up on a batch (after its own retries): the replay stops instead of losing it."""
+
+
+@dataclass
+class LossCounts:
+    """Spans fault F3 dropped, held back, and let through."""
+
+    dropped: int = 0
+    delayed: int = 0
+    forwarded: int = 0
+
+
+@dataclass(frozen=True)
+class ExportStats:
+    """What an export sent, and what fault F3 took on the way."""
+
+    spans: int
+    logs: int
+    loss: LossCounts
+
+
 class Protocol(StrEnum):
     HTTP = "http/protobuf"
     GRPC = "grpc"

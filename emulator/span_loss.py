@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from contract.semconv import STAGES
 from contract.semconv import Span as SpanName
+from emulator.otlp_target import LossCounts
 
 
 @dataclass(frozen=True)
@@ -22,13 +23,6 @@ class LossPlan:
 
     dropped_stages: int
     delay_ns: int
-
-
-@dataclass
-class LossCounts:
-    dropped: int = 0
-    delayed: int = 0
-    forwarded: int = 0
 
 
 _STAGE_BIT = {SpanName.stage(s): 1 << i for i, s in enumerate(STAGES)}

@@ -92,9 +92,9 @@ def span_id(trace_id: pl.Expr, order: pl.Expr) -> pl.Expr:
     return trace_id.str.slice(18) + order.replace_strict(_ORDER_HEX, return_dtype=pl.String)
 
 
-def calibration_trace_id(run: EmulationRun, calibration_id: int) -> str:
+def calibration_trace_id(scenario: str, seed: int, calibration_id: int) -> str:
     """Calibration traces get IDs derived from the run, so the same seed exports the same bytes."""
-    text = f"{run.scenario.name}/{run.seed}/calibration/{calibration_id}"
+    text = f"{scenario}/{seed}/calibration/{calibration_id}"
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
@@ -102,8 +102,8 @@ def _ns(column: str) -> pl.Expr:
     return pl.col(column).dt.epoch("ns")
 
 
-def _jobs(run: EmulationRun) -> pl.LazyFrame:
-    return run.jobs.lazy().with_columns(
+def _jobs(jobs: pl.LazyFrame) -> pl.LazyFrame:
+    return jobs.with_columns(
         declared=stage_names(present_stage_mask()),
         delay_ns=(pl.col("telemetry_delay_seconds") * 1e9).cast(pl.Int64),
         root_span_id=span_id(pl.col("provenance_id"), pl.lit(ROOT_ORDER)),
@@ -168,9 +168,10 @@ def _root_spans(jobs: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _calibrations(run: EmulationRun) -> pl.LazyFrame:
-    ids = [calibration_trace_id(run, c) for c in run.calibrations["calibration_id"]]
-    return run.calibrations.lazy().with_row_index("seq").with_columns(
+def calibration_rows(calibrations: pl.DataFrame, scenario: str, seed: int) -> pl.LazyFrame:
+    """A run's calibration runs with their trace IDs and export order, for the span and log rows below."""
+    ids = [calibration_trace_id(scenario, seed, c) for c in calibrations["calibration_id"]]
+    return calibrations.lazy().with_row_index("seq").with_columns(
         trace_id=pl.Series(ids, dtype=pl.String),
         passed=pl.col("verdict") == CalibrationVerdict.PASS.value,
     )
@@ -245,20 +246,30 @@ def _calibration_logs(calibrations: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def span_records(run: EmulationRun) -> pl.DataFrame:
-    jobs = _jobs(run)
+def span_rows(jobs: pl.LazyFrame, calibrations: pl.LazyFrame) -> pl.LazyFrame:
+    """The spans of these jobs and calibration runs (``calibration_rows``), unordered: a replay takes them a
+    stretch of time at a time."""
+    jobs = _jobs(jobs)
+    return pl.concat([_stage_spans(jobs), _root_spans(jobs), _calibration_spans(calibrations)], how="diagonal_relaxed")
+
+
+def log_rows(jobs: pl.LazyFrame, calibrations: pl.LazyFrame) -> pl.LazyFrame:
+    return pl.concat([_job_logs(_jobs(jobs)), _calibration_logs(calibrations)], how="diagonal_relaxed")
+
+
+def _stored(rows: pl.LazyFrame, *order: str) -> pl.DataFrame:
     return (
-        pl.concat([_stage_spans(jobs), _root_spans(jobs), _calibration_spans(_calibrations(run))], how="diagonal_relaxed")
-        .with_columns(service_name=pl.lit(SERVICE_NAME), ingest_tenant=pl.lit(None, dtype=pl.String))
-        .sort("end_ns", "order", "seq")
+        rows.with_columns(service_name=pl.lit(SERVICE_NAME), ingest_tenant=pl.lit(None, dtype=pl.String))
+        .sort(*order)
         .collect()
     )
+
+
+def span_records(run: EmulationRun) -> pl.DataFrame:
+    calibrations = calibration_rows(run.calibrations, run.scenario.name, run.seed)
+    return _stored(span_rows(run.jobs.lazy(), calibrations), "end_ns", "order", "seq")
 
 
 def log_records(run: EmulationRun) -> pl.DataFrame:
-    return (
-        pl.concat([_job_logs(_jobs(run)), _calibration_logs(_calibrations(run))], how="diagonal_relaxed")
-        .with_columns(service_name=pl.lit(SERVICE_NAME), ingest_tenant=pl.lit(None, dtype=pl.String))
-        .sort("time_ns", "order", "seq")
-        .collect()
-    )
+    calibrations = calibration_rows(run.calibrations, run.scenario.name, run.seed)
+    return _stored(log_rows(run.jobs.lazy(), calibrations), "time_ns", "order", "seq")

@@ -7,7 +7,10 @@ with its code, and for the small renderings several commands share. Nothing here
 from __future__ import annotations
 
 import contextlib
+import os
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NoReturn
 
@@ -22,11 +25,25 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from common.readable import duration
+
 if TYPE_CHECKING:
     import polars as pl
 
-console = Console()
-errors = Console(stderr=True)
+UNFOLDED = 100_000
+"""Columns of a console that is not a terminal: wide enough that no table is ever folded to fit."""
+
+
+def _console(stderr: bool) -> Console:
+    """A console as wide as the terminal, or, writing to a file or pipe, as wide as each table needs."""
+    made = Console(stderr=stderr)
+    if not made.is_terminal and "COLUMNS" not in os.environ:
+        made.width = UNFOLDED
+    return made
+
+
+console = _console(stderr=False)
+errors = _console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -45,7 +62,57 @@ def os_reason(exc: OSError) -> str:
     return f"{exc.strerror or exc}{where}"
 
 
-def progress() -> Progress:
+@dataclass
+class _Step:
+    description: str
+    total: float | None
+    started: float
+    completed: float = 0.0
+    done: bool = False
+
+
+class StepLines:
+    """Progress for a log: one plain line on stdout per finished step, with its time and figures.
+
+    It answers the calls the demo and ``emulate`` make on a rich ``Progress`` (``add_task``, ``update``,
+    ``advance``), so a command reports its steps the same way with or without a terminal.
+    """
+
+    def __init__(self, out: Console):
+        self._out = out
+        self._steps: list[_Step] = []
+
+    def __enter__(self) -> StepLines:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_task(self, description: str, total: float | None = 100.0, **_) -> int:
+        self._steps.append(_Step(description, total, time.perf_counter()))
+        return len(self._steps) - 1
+
+    def update(self, task: int, *, total: float | None = None, completed: float | None = None,
+               advance: float | None = None, description: str | None = None, **_) -> None:
+        step = self._steps[task]
+        step.total = step.total if total is None else total
+        step.completed = step.completed if completed is None else completed
+        step.completed += advance or 0
+        step.description = description or step.description
+        if not step.done and step.total is not None and step.completed >= step.total:
+            step.done = True
+            elapsed = duration(time.perf_counter() - step.started)
+            self._out.print(f"{step.description} ({elapsed})", highlight=False, markup=False, soft_wrap=True)
+            self._out.file.flush()
+
+    def advance(self, task: int, advance: float = 1) -> None:
+        self.update(task, advance=advance)
+
+
+def progress() -> Progress | StepLines:
+    """A live bar on stderr at a terminal; plain step lines on stdout when stdout is a file or a pipe."""
+    if not console.is_terminal:
+        return StepLines(console)
     return Progress(
         TextColumn("[bold]{task.description}[/bold]"),
         BarColumn(),
@@ -57,10 +124,11 @@ def progress() -> Progress:
 
 
 @contextlib.contextmanager
-def stage(bar: Progress, description: str) -> Iterator[None]:
-    """A step without a measure of its own: shown while it runs, complete when it ends."""
+def stage(bar: Progress | StepLines, description: str) -> Iterator[int]:
+    """A step without a measure of its own: shown while it runs, complete when it ends (its figures may be
+    added to its description on the way)."""
     task = bar.add_task(description, total=None)
-    yield
+    yield task
     bar.update(task, total=1, completed=1)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import polars as pl
 from rich.table import Table
 
+from common.readable import minutes
+
 
 def incidents_table(title: str, found: pl.DataFrame, scored: pl.DataFrame | None) -> Table:
     """One line per incident; with ground truth, the injected faults each one found, and the missed ones."""
-    from slo.postmortem_render import format_minutes
-
     table = Table(title=title)
     columns = ["incident", "severity", "began", "time to detect", "time to resolve", "scope", "alerts"]
     if scored is not None:
@@ -20,8 +20,8 @@ def incidents_table(title: str, found: pl.DataFrame, scored: pl.DataFrame | None
         table.add_column(column, justify="right" if column.startswith("time") else "left",
                          no_wrap=column in ("incident", "began"), overflow="fold")
     for row in found.iter_rows(named=True):
-        cells = [row["incident"], row["severity"], f"{row['start']:%a %d %H:%M}", format_minutes(row["minutes_to_detect"]),
-                 format_minutes(row["minutes_to_resolve"]), ", ".join(row["backends"] or row["tenants"]),
+        cells = [row["incident"], row["severity"], f"{row['start']:%a %d %H:%M}", minutes(row["minutes_to_detect"]),
+                 minutes(row["minutes_to_resolve"]), ", ".join(row["backends"] or row["tenants"]),
                  row["alerts"][0] + (f" +{len(row['alerts']) - 1}" if len(row["alerts"]) > 1 else "")]
         if scored is not None:
             cells.append(", ".join(row["fault"] or ["(none)"]))

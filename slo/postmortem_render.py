@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 from markdown_it import MarkdownIt
 
+from common.readable import minutes
 from slo.postmortem import DEGRADED_RATIO, Postmortem
 from slo.postmortem_plots import Plot
 from slo.report import markdown_table
@@ -33,13 +34,6 @@ code { font-size: 12px; background: #f3f5f7; padding: 0 3px; }
 img { max-width: 100%; border: 1px solid #d0d7de; margin: .4em 0; }
 blockquote { color: #57606a; border-left: 4px solid #d0d7de; margin: 0; padding-left: 1em; }
 """
-
-
-def format_minutes(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    hours, rest = divmod(round(value), 60)
-    return f"{hours} h {rest:02d} min" if hours else f"{rest} min"
 
 
 def _table(frame: pl.DataFrame) -> str:
@@ -60,8 +54,8 @@ def summary(pm: Postmortem) -> list[str]:
     first = found.sort("detected_at").row(0, named=True)
     lines = [
         f"{found.height} incident(s) in this window ({', '.join(found['incident'].to_list())}). Impact began "
-        f"{first['start']:%Y-%m-%d %H:%M} UTC; the first alert fired {format_minutes(first['minutes_to_detect'])} later "
-        f"({', '.join(first['alerts'])}), and the impact ended {format_minutes(first['minutes_to_resolve'])} after detection.",
+        f"{first['start']:%Y-%m-%d %H:%M} UTC; the first alert fired {minutes(first['minutes_to_detect'])} later "
+        f"({', '.join(first['alerts'])}), and the impact ended {minutes(first['minutes_to_resolve'])} after detection.",
         "",
         f"{affected['affected'].sum():,} job(s) of {affected.height} tenant(s) were affected"
         + (f" ({', '.join(affected['tenant'].to_list())})" if affected.height else "")
@@ -111,8 +105,8 @@ def markdown(pm: Postmortem, plots: list[Plot], image: Callable[[Plot], str]) ->
               "first alert to the end of the impact.", "",
               _table(pm.incidents.select(
                   "incident", "severity", "start", "detected_at", "resolved_at",
-                  time_to_detect=pl.col("minutes_to_detect").map_elements(format_minutes, return_dtype=pl.String),
-                  time_to_resolve=pl.col("minutes_to_resolve").map_elements(format_minutes, return_dtype=pl.String),
+                  time_to_detect=pl.col("minutes_to_detect").map_elements(minutes, return_dtype=pl.String),
+                  time_to_resolve=pl.col("minutes_to_resolve").map_elements(minutes, return_dtype=pl.String),
                   alerts="alerts", backends="backends", tenants="tenants",
               )), ""]
     lines += ["## Impact", "", "### Affected tenants", "",

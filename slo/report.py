@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from common.readable import count, number, percent
 from contract.alert_catalogue import default_burn_windows
 from slo.burn_rate import alert_label, burn_column, burn_rates, episodes, exhaustion
 from slo.sli import NotComputable, Tables, events, sli_table, window_start
@@ -89,14 +90,14 @@ def _percent(value) -> str:
         return "-"
     if isinstance(value, str):
         return value
-    return f"{value * 100:.2f}%"
+    return percent(value, 2)
 
 
 def _burn(value, zero_budget: bool) -> str:
     """A burn rate; against a zero budget, any bad event is a breach, whatever the rate."""
     if zero_budget:
         return "breached" if value is None else "0"
-    return f"{value:.2f}"
+    return f"{value:,.2f}"
 
 
 def rows_for_display(results: list[SloResult]) -> list[list[str]]:
@@ -109,7 +110,7 @@ def rows_for_display(results: list[SloResult]) -> list[list[str]]:
         exhausted = record["budget_exhausted_at"]
         state = "PAGE" if record["page_now"] else "ticket" if record["ticket_now"] else "ok" if record["met"] else "missed"
         rows.append([
-            record["slo"], record["group"], f"{record['total']:,}", _percent(record["objective"]), _percent(record["sli"]),
+            record["slo"], record["group"], count(record["total"]), _percent(record["objective"]), _percent(record["sli"]),
             "zero budget" + (", spent" if record["bad"] else "") if record["zero_budget"]
             else _percent(record["budget_remaining"]),
             _burn(record["burn_1h"], record["zero_budget"]), _burn(record["burn_1d"], record["zero_budget"]),
@@ -194,7 +195,7 @@ def markdown_table(frame: pl.DataFrame) -> list[str]:
 
 def format_cell(value) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return number(value)
     if isinstance(value, datetime):
         return f"{value:%Y-%m-%d %H:%M}"
     if isinstance(value, list):

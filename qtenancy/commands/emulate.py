@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from emulator.otlp_target import OtlpTarget, Protocol
+from common.readable import count, duration, percent
+from emulator.otlp_target import ExportFailed, OtlpTarget, Protocol
 from qtenancy.console import console, errors, fail, name_value_pairs, progress
 from qtenancy.options import DaysOption
 
@@ -56,13 +57,13 @@ def emulate(
         fail(str(exc))
     if realtime and otlp_workers > 1:
         raise typer.BadParameter("real time paces one stream of telemetry: it cannot be split", param_hint="--otlp-workers")
-    from emulator.blocking_batch import ExportFailed
     from emulator.bulk_sink import write_bulk
     from emulator.metrics import MetricsReplay
     from emulator.openmetrics_file import write_openmetrics
+    from emulator.otlp_replay import RecordedRun, replay
     from emulator.otlp_sink import export_run
     from emulator.run import emulate as run_emulation
-    from emulator.run_output import write_run
+    from emulator.run_output import JOBS_FILE, write_run
     target = None
     if otlp_endpoint is not None:
         target = OtlpTarget(otlp_endpoint, otlp_protocol, name_value_pairs(otlp_header, "--otlp-header"), otlp_gzip,
@@ -88,8 +89,14 @@ def emulate(
         elif target is not None:
             with progress() as bar:
                 task = bar.add_task(f"exporting over OTLP to {target.endpoint}", total=1.0)
-                stats = export_run(run, target, lambda fraction: bar.update(task, completed=fraction),
-                                   workers=otlp_workers)
+                def report(fraction: float) -> None:
+                    bar.update(task, completed=fraction)
+
+                if target.protocol is Protocol.HTTP:
+                    recorded = RecordedRun(paths[JOBS_FILE].parent, run.scenario.name, run.seed)
+                    stats = replay(recorded, target, report, workers=otlp_workers)
+                else:
+                    stats = export_run(run, target, report, workers=otlp_workers)
             console.print(
                 f"OTLP: {stats.spans:,} spans and {stats.logs:,} log records exported, "
                 f"{stats.loss.dropped:,} spans dropped and {stats.loss.delayed:,} delayed by fault F3"
@@ -98,9 +105,9 @@ def emulate(
         fail(f"OTLP export to {target.endpoint} ({target.protocol.value}) failed: {exc}; the run itself is in {out}", 1)
     console.print(_summary_table(run))
     console.print(
-        f"{run.jobs.height} jobs, {run.calibrations.height} calibration runs; "
-        f"simulated in {run.simulation_seconds:.1f}s, results in {run.results_seconds:.1f}s; "
-        f"Aer distribution cache hit rate {run.cache_hit_rate:.1%}"
+        f"{count(run.jobs.height)} jobs, {count(run.calibrations.height)} calibration runs; "
+        f"simulated in {duration(run.simulation_seconds)}, results in {duration(run.results_seconds)}; "
+        f"Aer distribution cache hit rate {percent(run.cache_hit_rate)}"
     )
     for name, path in paths.items():
         console.print(f"  {name}: {path}")
@@ -141,11 +148,11 @@ def _summary_table(run) -> Table:
         wait = row["median_queue_wait_seconds"]
         table.add_row(
             row["tenant"],
-            f"{row['jobs']:,}",
-            "-" if row["success_rate"] is None else f"{row['success_rate']:.1%}",
-            f"{row['rejected']:,}",
-            "-" if wait is None else f"{wait:.1f}s",
-            f"{row['backend_share']:.1%}",
-            f"{row['quota_share']:.0%}",
+            count(row["jobs"]),
+            "-" if row["success_rate"] is None else percent(row["success_rate"]),
+            count(row["rejected"]),
+            "-" if wait is None else duration(wait),
+            percent(row["backend_share"]),
+            percent(row["quota_share"], 0),
         )
     return table
