@@ -83,6 +83,21 @@ def test_each_injected_fault_raises_its_alert_inside_its_window(game_day, game_d
         assert times and start <= min(times) <= end, (fault["id"], name, target, fired)
 
 
+def test_every_tenant_has_sli_budget_and_burn_series_even_without_a_bad_job(game_day, game_day_prometheus):
+    """A tenant that had no failure in a window reads 0 errors there (so a whole budget and no burn), not
+    "no data": the rules' error side falls back to zero for a group that has events."""
+    at = game_day.scenario.start + timedelta(hours=6)
+    tenants = {t.id for t in game_day.scenario.tenants}
+    selector = '{sloth_slo="job-success-tenant"}'
+    errors = game_day_prometheus.query(f"slo:sli_error:ratio_rate5m{selector}", at)
+    by_tenant = {dict(labels)["tenant"]: value for labels, value in errors.items()}
+    assert set(by_tenant) == tenants
+    assert 0.0 in by_tenant.values(), "some tenant had no bad job in those five minutes, and has its series at 0"
+    for window in ("1h", "6h", "3d", "30d"):   # every burn window, and the period the budget is spent over
+        series = game_day_prometheus.query(f"slo:sli_error:ratio_rate{window}{selector}", at)
+        assert {dict(labels)["tenant"] for labels in series} == tenants, window
+
+
 def test_rules_job_success_sli_agrees_with_the_polars_sli(game_day, game_day_prometheus, game_day_store):
     end = game_day.scenario.start + timedelta(seconds=game_day.scenario.horizon)
     prometheus_sli = 1 - game_day_prometheus.scalar(
