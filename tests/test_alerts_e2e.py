@@ -8,11 +8,8 @@ waits settle); and the 30-day job success SLI that the rules compute agrees with
 engine within 0.1 percentage points.
 """
 
-import subprocess
-import sys
 from datetime import datetime, timedelta
 
-import pytest
 import yaml
 
 from alerts.operational import ALERTS
@@ -21,17 +18,9 @@ from slo.sli import Tables, sli_table
 from slo.spec_files import load_all
 from slo.specs import parse_duration
 
-from .backfill import backfill, firings
-from .conftest import ROOT, SCENARIOS, run_of, system_tool
+from .backfill import firings
+from .conftest import ROOT, SCENARIOS, backfilled_tsdb, run_of, system_tool
 from .prometheus_server import PrometheusServer
-
-
-@pytest.fixture(scope="module")
-def rules(tmp_path_factory):
-    out = tmp_path_factory.mktemp("e2e-rules")
-    subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", str(ROOT / "slo" / "specs"), "-o", str(out)],
-                   check=True, capture_output=True, cwd=ROOT)
-    return out
 
 
 def _alerts(rules) -> list[tuple[str, str, float]]:
@@ -39,17 +28,6 @@ def _alerts(rules) -> list[tuple[str, str, float]]:
     for group in yaml.safe_load((rules / "rules" / "slo-rules.yaml").read_text())["groups"]:
         found += [(r["alert"], r["expr"], 0.0) for r in group["rules"] if "alert" in r]
     return found
-
-
-def _tsdb(run, rules, tmp_path_factory):
-    return backfill(run, rules / "rules" / "slo-rules.yaml", tmp_path_factory.mktemp(run.scenario.name),
-                    system_tool("prometheus"), system_tool("promtool"))
-
-
-@pytest.fixture(scope="module")
-def game_day_prometheus(game_day, rules, tmp_path_factory):
-    with PrometheusServer(system_tool("prometheus"), _tsdb(game_day, rules, tmp_path_factory)) as server:
-        yield server
 
 
 EXPECTED = {
@@ -92,6 +70,6 @@ def test_calm_week_raises_no_alert(rules, tmp_path_factory):
     start = calm.scenario.start
     end = start + timedelta(seconds=calm.scenario.horizon)
     warm = start + timedelta(hours=12)
-    with PrometheusServer(system_tool("prometheus"), _tsdb(calm, rules, tmp_path_factory)) as server:
+    with PrometheusServer(system_tool("prometheus"), backfilled_tsdb(calm, rules, tmp_path_factory)) as server:
         fired = [(name, firings(server, expr, hold, warm, end)) for name, expr, hold in _alerts(rules)]
     assert not [f for f in fired if f[1]], [f for f in fired if f[1]]
