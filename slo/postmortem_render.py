@@ -123,7 +123,7 @@ def markdown(pm: Postmortem, plots: list[Plot], image: Callable[[Plot], str]) ->
                   "incident", "severity", "start", "detected_at", "resolved_at",
                   time_to_detect=pl.col("minutes_to_detect").map_elements(format_minutes, return_dtype=pl.String),
                   time_to_resolve=pl.col("minutes_to_resolve").map_elements(format_minutes, return_dtype=pl.String),
-                  alerts="alerts", backends="backends", tenants="tenants",
+                  alerts="alerts", backends="backends",
               )), ""]
     lines += ["## Impact", "", "### Affected tenants", "",
               f"Jobs in scope, and those affected (reasons: failed, telemetry incomplete, misbilled, waited over an hour, "

@@ -139,6 +139,9 @@ def test_every_platform_page_renders_with_charts_drawn_and_nothing_failing(conso
     _shot(admin.page, "console-incident.png", tmp_path)
     postmortem = admin.visit(f"/incidents/{incident}/postmortem")
     assert postmortem["status"] == 200 and "Root cause and trigger" in postmortem["text"]
+    _shot(admin.page, "postmortem.png", tmp_path)
+    admin.page.evaluate("document.evaluate(\"//h2[text()='Plots']\", document, null, 9, null).singleNodeValue.scrollIntoView()")
+    _shot(admin.page, "postmortem-plots.png", tmp_path)
     backends = admin.visit("/backends")
     assert backends["status"] == 200 and len(backends["charts"]) == 2 + len(reader.backends()["names"])
     assert _drawn(backends["charts"]), backends["charts"]
