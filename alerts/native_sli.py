@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from contract.alert_catalogue import RUNBOOK_BASE
+from contract.alert_catalogue import RUNBOOK_BASE, SLO_BURN_RUNBOOK
 from contract.semconv import METRICS, Metric
 from slo.catalogue import CATALOGUE, SliId
 from slo.specs import Grouping, RuleSource, SloSpec, SlothAlert, SlothAlerting
@@ -77,7 +77,7 @@ def rule_source(spec: SloSpec, runbook_base: str = RUNBOOK_BASE) -> RuleSource:
     if spec.sli is None:
         raise NotGeneratable(f"{spec.name}: {spec.not_computable}")
     error, total = _queries(spec)
-    annotations = {"runbook_url": f"{runbook_base}/slo-burn.md", "description": spec.description or spec.name}
+    annotations = {"runbook_url": f"{runbook_base}/{SLO_BURN_RUNBOOK}.md", "description": spec.description or spec.name}
     return RuleSource(
         service=spec.service, name=spec.name, objective_percent=round(spec.objective * 100, 10),
         labels={**spec.labels, "qtenancy_sli": spec.sli.value}, spec_version="qtenancy/v1", mode="cli-gen-qtenancy",

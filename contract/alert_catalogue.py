@@ -14,6 +14,10 @@ from contract.durations import parse_duration
 
 RUNBOOK_BASE = "https://github.com/qtenancy/qtenancy/blob/main/docs/runbooks"
 """Where docs/runbooks is published; every alert's ``runbook_url`` points into it."""
+SLO_BURN_SUFFIX = "ErrorBudgetBurn"
+"""Every SLO's burn alert is named after the SLO with this suffix (``JobSuccessPlatformErrorBudgetBurn``)."""
+SLO_BURN_RUNBOOK = "slo-burn"
+"""The runbook every SLO burn alert links to."""
 HOUR = 3600.0
 DAY = 24 * HOUR
 
@@ -50,6 +54,16 @@ FIDELITY_BELOW_PREDICTION = Alert("QtenancyFidelityBelowPrediction", Severity.TI
                                   "fidelity-below-prediction", True)
 OPERATIONAL = (CALIBRATION_FAILING, BACKEND_OUT_OF_ROTATION, BACKEND_DOWN, BACKEND_CALIBRATING, QUEUE_BACKLOG,
                QUEUE_WAIT_HIGH, SCHEDULER_STARVATION, TELEMETRY_GAP, BILLING_DELTA, FIDELITY_BELOW_PREDICTION)
+
+
+def runbook_for(alert: str) -> str:
+    """The runbook (a file name in docs/runbooks, without .md) of an operational or SLO burn alert."""
+    by_name = {a.name: a.runbook for a in OPERATIONAL}
+    if alert in by_name:
+        return by_name[alert]
+    if alert.endswith(SLO_BURN_SUFFIX):
+        return SLO_BURN_RUNBOOK
+    raise KeyError(f"{alert}: not an alert of the catalogue or an SLO burn alert")
 
 
 @dataclass(frozen=True)

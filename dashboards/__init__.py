@@ -1,1 +1,1 @@
-"""Grafana dashboards generated with grafanalib (see DESIGN.md)."""
+"""Grafana dashboards in Grafana's current JSON model (see docs/design.md)."""

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from grafanalib._gen import DashboardEncoder
-
 from dashboards import debug, executive, oncall
 
 BUILDERS = {"executive": executive.build, "oncall": oncall.build, "debug": debug.build}
 
 
 def render(name: str) -> str:
-    return json.dumps(BUILDERS[name]().to_json_data(), cls=DashboardEncoder, sort_keys=True, indent=2) + "\n"
+    return json.dumps(BUILDERS[name](), sort_keys=True, indent=2) + "\n"
 
 
 def write_all(out: Path) -> list[Path]:

@@ -25,6 +25,7 @@ from qtenancy.commands.demo import demo
 from qtenancy.commands.emulate import emulate
 from qtenancy.commands.postmortem import postmortem
 from qtenancy.commands.semconv import semconv
+from qtenancy.commands.serve import serve
 from qtenancy.console import console
 
 app = typer.Typer(help="Observability and SLO analytics for multi-tenant quantum clouds.", no_args_is_help=True)
@@ -59,3 +60,4 @@ app.add_typer(billing.app, name="billing")
 app.command()(postmortem)
 app.command()(demo)
 app.command()(semconv)
+app.command()(serve)

@@ -2,10 +2,12 @@
 suspected, and how fast it was seen and put right (M10).
 
 The scope is the incidents that overlap the window (narrowed by backend, tenant or alert when asked):
-their backends and tenants decide which jobs count. A job is affected when it is in scope and something
-went wrong with it that a tenant would notice: no usable result, a lifecycle that was not fully traced,
+their backends and tenants decide which jobs count. A job is affected when it is in scope, something
+went wrong with it that a tenant would notice (no usable result, a lifecycle that was not fully traced,
 a bill other than the meter owes, an hour or more in the queue, or a fidelity well under what the
-calibration predicted. Rendering lives in ``slo.postmortem_render``, plots in ``slo.postmortem_plots``.
+calibration predicted), and its tenant is not the aggressor the detectors name as the cause. That one
+definition, ``affected_jobs``, is what every section counts. Rendering lives in ``slo.postmortem_render``,
+plots in ``slo.postmortem_plots``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ from slo.specs import SloSpec
 from slo.tenant_scope import scoped_incidents
 from slo.viewer import OPERATOR, Redactor, Viewer
 
+PROBLEMS = {
+    "calibration_failing": "Calibration failing", "out_of_rotation": "Backend out of rotation",
+    "drift": "Calibration drift", "noisy_neighbour": "Noisy neighbour", "starvation": "Scheduler starvation",
+    "backend_down": "Backend down", "billing_delta": "Billing delta", "slo_burn": "Error-budget burn",
+}
+"""What each kind of signal says went wrong, for the title and the root cause."""
 DEGRADED_RATIO = 0.95
 """A result whose fidelity is under this fraction of the calibration's prediction counts as degraded."""
 REASONS = ("failed", "telemetry_incomplete", "misbilled", "starved", "degraded")
@@ -65,14 +73,28 @@ class Postmortem:
     billing: pl.DataFrame
     routed_after_detection: int
     faults: pl.DataFrame | None
+    cause: dict | None
+    """The signal that saw the problem first (a detector's before any SLO burn), or None without incidents."""
+    aggressors: list[str]
+    """Tenants the detectors name as the cause (noisy-neighbour suspects): a cause, never counted as hurt."""
+
+    @property
+    def problem(self) -> str:
+        return PROBLEMS[self.cause["signal"]] if self.cause else "Nothing"
+
+    @property
+    def place(self) -> str:
+        """Where the cause was seen: its backends, else its tenants, else the platform."""
+        if not self.cause:
+            return "the platform"
+        return ", ".join(self.cause["backends"] or self.cause["tenants"] or ["the platform"])
 
     @property
     def title(self) -> str:
-        if self.incidents.is_empty():
+        if self.cause is None:
             return f"Review of {self.scope.describe()}"
-        alerts = sorted({a for row in self.incidents["alerts"] for a in row})
-        where = ", ".join(self.backends) or ", ".join(self.tenants) or "the platform"
-        return f"{', '.join(alerts[:3])}{' and more' if len(alerts) > 3 else ''} on {where}"
+        hurt = self.affected.height
+        return f"{self.problem} on {self.place}; {hurt} tenant{'' if hurt == 1 else 's'} hurt"
 
 
 def _in_scope(backends: list[str], tenants: list[str]) -> pl.Expr:
@@ -116,15 +138,15 @@ def _affected_by_tenant(jobs: pl.LazyFrame, affected: pl.DataFrame, scope: Scope
                         tenants: list[str]) -> pl.DataFrame:
     ran = (
         jobs.filter(pl.col("submitted_at") <= scope.end, pl.coalesce("finished_at", "submitted_at") >= scope.start,
-                    _in_scope(backends, tenants), pl.col("tenant").is_not_null())
+                    _in_scope(backends, tenants))
         .group_by("tenant").agg(jobs=pl.len())
     )
     hurt = affected.lazy().group_by("tenant").agg(
-        affected=pl.len(), **{r: pl.col("reasons").str.contains(r).sum() for r in REASONS},
+        affected=pl.len(), **{r: pl.col("reasons").str.split(",").list.contains(r).sum() for r in REASONS},
         first_job=pl.col("provenance_id").first(),
     )
     return (
-        ran.join(hurt, on="tenant", how="inner")
+        hurt.join(ran, on="tenant", how="left", nulls_equal=True)
         .with_columns(share=pl.col("affected") / pl.col("jobs"))
         .select("tenant", "jobs", "affected", "share", *REASONS, "first_job")
         .sort("affected", "tenant", descending=[True, False])
@@ -239,14 +261,18 @@ def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSp
     if scope.tenant:
         tables = Tables(tables.jobs.filter(pl.col("tenant") == scope.tenant), tables.calibrations, tables.repeats)
     jobs = tables.jobs
-    hurt = affected_jobs(jobs, scope, backends, tenants, tolerance)
     overlapping = [f for f in faults or [] if datetime.fromisoformat(f["start"]) <= scope.end
                    and datetime.fromisoformat(f["end"]) >= scope.start]
     suspects = neighbours.filter(pl.col("start") <= scope.end, pl.col("end") >= scope.start)
     if backends:
         suspects = suspects.filter(pl.col("backend").is_in(backends))
+    aggressors = sorted(set(related["suspect"].drop_nulls()) | set(suspects["suspect"].drop_nulls()))
+    hurt = (affected_jobs(jobs, scope, backends, tenants, tolerance)
+            .filter(~pl.col("tenant").is_in(aggressors).fill_null(False)))
+    in_scope = jobs.filter(_in_scope(backends, tenants))
     billing = (
-        billing_per_tenant(jobs, scope.start, scope.end)
+        billing_per_tenant(in_scope, scope.start, scope.end, tolerance)
+        .drop("jobs", "misbilled_jobs")
         .join(hurt.filter(pl.col("reasons").str.contains("failed")).group_by("tenant")
               .agg(billed_for_failed_seconds=pl.col("billed_seconds").fill_null(0.0).sum()), on="tenant", how="left")
         .with_columns(pl.col("billed_for_failed_seconds").fill_null(0.0))
@@ -266,4 +292,13 @@ def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSp
         suspects=redact.frame(suspects, name=("victim", "suspect")), billing=billing,
         routed_after_detection=routed_after_detection(jobs, related),
         faults=score(found, overlapping) if faults is not None and viewer.is_operator else None,
+        cause=first_cause(related), aggressors=aggressors,
     )
+
+
+def first_cause(signals: pl.DataFrame) -> dict | None:
+    """The detector finding with the earliest sign of impact; an SLO burn only when no detector found anything."""
+    if signals.is_empty():
+        return None
+    ranked = signals.with_columns(burn=pl.col("signal") == "slo_burn").sort("burn", "start", *SIGNAL_ORDER, nulls_last=True)
+    return ranked.drop("burn").row(0, named=True)

@@ -1,18 +1,21 @@
 """The postmortem's plots, as PNG bytes: error-budget burn, fidelity against calibration, queue length, and
 the impact per tenant. Rendered with matplotlib's Agg backend without a timestamp, so the same facts give
-the same bytes; a plot with nothing to show is left out rather than drawn empty.
+the same bytes; a plot with nothing to show is left out rather than drawn empty. Time axes are in UTC and
+say so; a stretch without data (a backend out of rotation) is left as a gap, not bridged by a line; labels
+go in the legend, where they cannot collide with the title or the data.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import matplotlib.dates as mdates  # noqa: E402  (the backend must be chosen first)
+import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 
 from contract.alert_catalogue import default_burn_windows  # noqa: E402
@@ -47,6 +50,8 @@ def _figure(title: str, start: datetime, end: datetime):
     figure, axes = plt.subplots(figsize=(10, 3.6), layout="constrained")
     axes.set_title(title, loc="left", fontsize=11)
     axes.set_xlim(start, end)
+    axes.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M", tz=UTC))
+    axes.set_xlabel("time (UTC)")
     axes.grid(alpha=0.3)
     figure.autofmt_xdate()
     return figure, axes
@@ -84,11 +89,11 @@ def burn_plot(pm: Postmortem, specs: list[SloSpec]) -> Plot | None:
         plt.close(figure)
         return None
     windows = default_burn_windows()
-    for alert in (windows.page_quick, windows.page_slow):
+    for alert, style in ((windows.page_quick, "--"), (windows.page_slow, ":")):
         factor = alert.factor(windows.period_seconds)
-        axes.axhline(factor, color="tab:red", linestyle="--", linewidth=0.8)
-        axes.annotate(f"page {format_duration(alert.long_seconds)}/{format_duration(alert.short_seconds)} at "
-                      f"{factor:g}", (start, factor), fontsize=8, color="tab:red", va="bottom")
+        axes.axhline(factor, color="tab:red", linestyle=style, linewidth=0.9,
+                     label=f"page threshold {format_duration(alert.long_seconds)}/"
+                           f"{format_duration(alert.short_seconds)}: {factor:g}")
     axes.set_yscale("symlog", linthresh=1)
     axes.set_ylim(bottom=0)
     axes.set_ylabel("burn rate")
@@ -102,20 +107,29 @@ def fidelity_plot(pm: Postmortem) -> Plot | None:
     scoped = tables.jobs.filter(pl.col("execute_start").is_between(start, end), pl.col("measured_fidelity").is_not_null())
     if pm.backends:
         scoped = scoped.filter(pl.col("backend").is_in(pm.backends))
-    bins = (
+    measured = (
         scoped.group_by("backend", pl.col("execute_start").dt.truncate(BIN).alias("bin"))
         .agg(measured=pl.col("measured_fidelity").mean(), predicted=pl.col("predicted_fidelity").mean())
+    )
+    every_bin = pl.LazyFrame().select(bin=pl.datetime_range(pl.lit(start).dt.truncate(BIN), pl.lit(end), BIN,
+                                                            time_unit="us", time_zone="UTC"))
+    bins = (
+        measured.select("backend").unique().join(every_bin, how="cross")
+        .join(measured, on=["backend", "bin"], how="left")
         .sort("backend", "bin")
         .collect()
     )
-    if bins.is_empty():
+    if bins["measured"].is_null().all():
         return None
     figure, axes = _figure("Fidelity: measured (solid) against calibration's prediction (dashed)", start, end)
     backends = bins["backend"].unique().sort().to_list()[:MAX_SERIES]
     for index, (backend, series) in enumerate(bins.filter(pl.col("backend").is_in(backends)).group_by("backend", maintain_order=True)):
         colour = f"C{index}"
-        axes.plot(series["bin"].to_list(), series["measured"].to_list(), color=colour, label=f"{backend[0]} measured", linewidth=1.2)
-        axes.plot(series["bin"].to_list(), series["predicted"].to_list(), color=colour, linestyle="--", linewidth=0.9)
+        times = series["bin"].to_list()
+        axes.plot(times, series["measured"].fill_null(float("nan")).to_list(), color=colour,
+                  label=f"{backend[0]} measured", linewidth=1.2)
+        axes.plot(times, series["predicted"].fill_null(float("nan")).to_list(), color=colour, linestyle="--",
+                  linewidth=0.9, label=f"{backend[0]} predicted")
     runs = tables.calibrations.filter(pl.col("ended_at").is_between(start, end), pl.col("backend").is_in(backends)).collect()
     for row in runs.iter_rows(named=True):
         axes.axvline(row["ended_at"], color="tab:red" if row["verdict"] == "fail" else "tab:green", alpha=0.5, linewidth=0.8)

@@ -18,7 +18,9 @@ import polars as pl
 from markdown_it import MarkdownIt
 
 from common.readable import minutes
-from slo.postmortem import DEGRADED_RATIO, Postmortem
+from contract.alert_catalogue import RUNBOOK_BASE, runbook_for
+from contract.explore import logs_url, trace_url
+from slo.postmortem import DEGRADED_RATIO, PROBLEMS, REASONS, Postmortem
 from slo.postmortem_plots import Plot
 from slo.report import markdown_table
 
@@ -40,11 +42,19 @@ def _table(frame: pl.DataFrame) -> str:
     return "\n".join(markdown_table(frame))
 
 
-def _with_ids(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
-    """Provenance and calibration IDs as code, so they read as identifiers and copy whole."""
+def _with_ids(frame: pl.DataFrame, pm: Postmortem, *columns: str) -> pl.DataFrame:
+    """Provenance and calibration IDs as code, so they read as identifiers and copy whole, each with links to
+    its trace and its logs in Grafana's Explore over the postmortem's window."""
+    window = (pm.scope.start, pm.scope.end)
     return frame.with_columns(
-        pl.when(pl.col(c).is_not_null()).then(pl.format("`{}`", c)).alias(c) for c in columns if c in frame.columns
+        pl.col(c).map_elements(lambda i: f"`{i}` [trace]({trace_url(i, window)}) [logs]({logs_url(i, window)})",
+                               return_dtype=pl.String).alias(c)
+        for c in columns if c in frame.columns
     )
+
+
+def _runbook(alert: str) -> str:
+    return f"[{runbook_for(alert)}]({RUNBOOK_BASE}/{runbook_for(alert)}.md)"
 
 
 def summary(pm: Postmortem) -> list[str]:
@@ -58,15 +68,16 @@ def summary(pm: Postmortem) -> list[str]:
         f"({', '.join(first['alerts'])}), and the impact ended {minutes(first['minutes_to_resolve'])} after detection.",
         "",
         f"{affected['affected'].sum():,} job(s) of {affected.height} tenant(s) were affected"
-        + (f" ({', '.join(affected['tenant'].to_list())})" if affected.height else "")
+        + (f" ({', '.join(affected['tenant'].fill_null('no tenant').to_list())})" if affected.height else "")
         + (f" on {', '.join(pm.backends)}" if pm.backends else "") + ".",
     ]
+    if pm.aggressors:
+        lines += ["", f"Cause: {', '.join(pm.aggressors)}, named by the noisy-neighbour detector; "
+                      "its own jobs are not counted as affected."]
     if not pm.budget.is_empty():
         worst = pm.budget.row(0, named=True)
         lines += ["", f"Worst budget burn: SLO {worst['slo']} ({worst['group']}) spent {_share(worst['budget_burned'])} "
                       f"of its {worst['window']} error budget in this window."]
-    if not pm.suspects.is_empty():
-        lines += ["", "Noisy-neighbour suspect(s): " + ", ".join(sorted(set(pm.suspects["suspect"].to_list()))) + "."]
     return lines
 
 
@@ -79,8 +90,7 @@ def _share(value: float) -> str:
 
 
 def _questions(pm: Postmortem) -> list[str]:
-    totals = {r: pm.affected[r].sum() if not pm.affected.is_empty() else 0 for r in
-              ("failed", "telemetry_incomplete", "misbilled", "starved", "degraded")}
+    totals = {r: pm.affected[r].sum() if not pm.affected.is_empty() else 0 for r in REASONS}
     billed = pm.billing["billed_for_failed_seconds"].sum() if not pm.billing.is_empty() else 0.0
     return [
         f"- **Did the scheduler keep sending work to an unhealthy backend?** {pm.routed_after_detection:,} job(s) started "
@@ -97,7 +107,7 @@ def _questions(pm: Postmortem) -> list[str]:
 
 
 def markdown(pm: Postmortem, plots: list[Plot], image: Callable[[Plot], str]) -> str:
-    lines = [f"# Postmortem: {pm.title}", "",
+    lines = [f"# {pm.title}", "",
              f"> Window: {pm.scope.describe()}. Status: draft; the review sections are for the people involved.", "",
              "## Summary", "", *summary(pm), ""]
     lines += ["## Detection and resolution (M10)", "",
@@ -107,23 +117,25 @@ def markdown(pm: Postmortem, plots: list[Plot], image: Callable[[Plot], str]) ->
                   "incident", "severity", "start", "detected_at", "resolved_at",
                   time_to_detect=pl.col("minutes_to_detect").map_elements(minutes, return_dtype=pl.String),
                   time_to_resolve=pl.col("minutes_to_resolve").map_elements(minutes, return_dtype=pl.String),
-                  alerts="alerts", backends="backends", tenants="tenants",
+                  alerts="alerts", backends="backends",
               )), ""]
     lines += ["## Impact", "", "### Affected tenants", "",
               f"Jobs in scope, and those affected (reasons: failed, telemetry incomplete, misbilled, waited over an hour, "
               f"fidelity under {DEGRADED_RATIO:.0%} of prediction). Every affected job is listed in `affected_jobs.csv`.", "",
-              _table(_with_ids(pm.affected, "first_job")), "",
+              _table(_with_ids(pm.affected, pm, "first_job")), "",
               "### Error budget", "",
               "Bad events in the window, and the share of each SLO's error budget (over its whole window) they spent.", "",
               _table(_percentages(pm.budget, "objective", "budget_burned", "budget_remaining")), "",
               "### Billing", "",
-              "Billed against what the meter owes for the traced execution, and what was billed for failed jobs "
-              "(backend-seconds).", "", _table(pm.billing), ""]
+              "For the jobs in scope that finished in the window: billed against what the meter owes for the traced "
+              "execution, and what was billed for affected jobs that failed (backend-seconds).", "", _table(pm.billing), ""]
     lines += ["## Noisy-neighbour suspects", "", _table(pm.suspects), ""]
-    lines += ["## Timeline", "", _table(_with_ids(pm.timeline, "reference")), ""]
+    lines += ["## Timeline", "", _table(_with_ids(pm.timeline, pm, "reference")), ""]
     lines += ["## Alerts and detector findings", "",
               _table(_with_ids(pm.signals.select("detected_at", "alert", "severity", "start", "end", "backends", "tenants",
-                                                 "evidence", "first_job"), "first_job")), ""]
+                                                 "evidence", "first_job",
+                                                 runbook=pl.col("alert").map_elements(_runbook, return_dtype=pl.String)),
+                               pm, "first_job")), ""]
     if pm.faults is not None:
         lines += ["## Injected faults (emulator ground truth)", "",
                   "What the emulator injected in this window, and the incidents that found it.", "",
@@ -131,16 +143,34 @@ def markdown(pm: Postmortem, plots: list[Plot], image: Callable[[Plot], str]) ->
                                           "incidents", "minutes_to_detect")), ""]
     lines += ["## Plots", ""]
     lines += [line for plot in plots for line in (f"![{plot.title}]({image(plot)})", "")] or ["(no data to plot)", ""]
-    lines += ["## Review", "", "### Root cause and trigger", "",
-              "What the detectors point at (to be confirmed by the review):", ""]
-    evidence = pm.signals.filter(pl.col("signal") != "slo_burn")["evidence"].unique(maintain_order=True).to_list()
-    lines += [f"- {line}" for line in evidence] or ["- no detector finding; only SLO burn"]
-    lines += ["", "### Questions for the review", "", *_questions(pm), ""]
+    lines += ["## Review", "", "### Root cause and trigger", "", *root_cause(pm), ""]
+    lines += ["### Questions for the review", "", *_questions(pm), ""]
     for heading in ("What went well", "What went wrong", "Where we got lucky"):
         lines += [f"### {heading}", "", "- ", ""]
     lines += ["### Action items", "", "| action | type (mitigate, prevent, detect) | owner | tracking |",
               "|---|---|---|---|", "|  |  |  |  |", ""]
     return "\n".join(lines)
+
+
+def root_cause(pm: Postmortem) -> list[str]:
+    """The cause once, with the finding that shows it; the other findings counted by kind, not repeated."""
+    if pm.cause is None:
+        return ["No detector finding in this window."]
+    cause = pm.cause
+    lines = [f"**{pm.problem} on {pm.place}** (to be confirmed by the review): first sign of impact "
+             f"{cause['start']:%Y-%m-%d %H:%M} UTC, detected {cause['detected_at']:%H:%M} UTC by {cause['alert']} "
+             f"(runbook: {_runbook(cause['alert'])}).", "", f"Evidence: {cause['evidence']}."]
+    if pm.aggressors:
+        lines += ["", f"The aggressor is {', '.join(pm.aggressors)}: the noisy-neighbour detector names it as the "
+                      "suspect; its jobs are the cause, not the impact."]
+    kinds = (
+        pm.signals.group_by("signal").agg(findings=pl.len(), first=pl.col("start").min(), last=pl.col("end").max())
+        .sort("first", "signal")
+    )
+    lines += ["", "All findings in these incidents, by kind (each one is in *Alerts and detector findings*):", ""]
+    lines += [f"- {PROBLEMS[row['signal']]}: {row['findings']} finding(s), {row['first']:%Y-%m-%d %H:%M} to "
+              f"{row['last']:%Y-%m-%d %H:%M} UTC" for row in kinds.iter_rows(named=True)]
+    return lines
 
 
 def _data_uri(plot: Plot) -> str:
@@ -150,7 +180,7 @@ def _data_uri(plot: Plot) -> str:
 def to_html(pm: Postmortem, plots: list[Plot]) -> str:
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown(pm, plots, _data_uri))
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f"<title>Postmortem: {html.escape(pm.title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}</body>\n</html>\n")
+            f"<title>{html.escape(pm.title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}</body>\n</html>\n")
 
 
 def write(pm: Postmortem, plots: list[Plot], out: Path) -> dict[str, Path]:

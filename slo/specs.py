@@ -21,6 +21,7 @@ from pydantic import (
     ValidationError,
 )
 
+from contract.alert_catalogue import SLO_BURN_SUFFIX
 from contract.durations import parse_duration
 from slo.catalogue import SliId, SliParameters
 
@@ -140,7 +141,7 @@ class SloSpec:
         """The burn-rate alert's name, shared by the generated rules and the incidents found analytically."""
         if self.rules is not None and self.rules.alerting.name:
             return self.rules.alerting.name
-        return "".join(part.capitalize() for part in re.split(r"[^a-zA-Z0-9]+", self.name) if part) + "ErrorBudgetBurn"
+        return "".join(part.capitalize() for part in re.split(r"[^a-zA-Z0-9]+", self.name) if part) + SLO_BURN_SUFFIX
 
 
 def catalogue_id(labels: dict[str, str], where: str) -> tuple[SliId | None, str]:

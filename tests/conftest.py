@@ -2,6 +2,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -49,6 +50,31 @@ def calm_week() -> EmulationRun:
 @pytest.fixture(scope="session")
 def calm_store(calm_week, tmp_path_factory) -> Path:
     return _correlated_store(calm_week, tmp_path_factory.mktemp("calm-store"))
+
+
+@pytest.fixture(scope="session")
+def rules(tmp_path_factory) -> Path:
+    """The generated Sloth-compatible and operational rules of the shipped specs."""
+    out = tmp_path_factory.mktemp("e2e-rules")
+    subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", str(ROOT / "slo" / "specs"), "-o", str(out)],
+                   check=True, capture_output=True, cwd=ROOT)
+    return out
+
+
+def backfilled_tsdb(run: EmulationRun, rules: Path, tmp_path_factory) -> Path:
+    from .backfill import backfill
+
+    return backfill(run, rules / "rules" / "slo-rules.yaml", tmp_path_factory.mktemp(run.scenario.name),
+                    system_tool("prometheus"), system_tool("promtool"))
+
+
+@pytest.fixture(scope="session")
+def game_day_prometheus(game_day, rules, tmp_path_factory):
+    """A real Prometheus over the game day's metrics and recording rules, backfilled once per session."""
+    from .prometheus_server import PrometheusServer
+
+    with PrometheusServer(system_tool("prometheus"), backfilled_tsdb(game_day, rules, tmp_path_factory)) as server:
+        yield server
 
 
 def _correlated_store(run: EmulationRun, directory: Path) -> Path:

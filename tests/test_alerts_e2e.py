@@ -10,8 +10,6 @@ evaluation interval (the analytical path evaluated on the same one-minute grid),
 the two scrapes a counter's rate needs.
 """
 
-import subprocess
-import sys
 from datetime import datetime, timedelta
 
 import pytest
@@ -26,17 +24,9 @@ from slo.sli import Tables, events, sli_table
 from slo.spec_files import load_all
 from slo.specs import parse_duration
 
-from .backfill import backfill, firings
-from .conftest import ROOT, system_tool
+from .backfill import firings
+from .conftest import ROOT, backfilled_tsdb, system_tool
 from .prometheus_server import PrometheusServer
-
-
-@pytest.fixture(scope="module")
-def rules(tmp_path_factory):
-    out = tmp_path_factory.mktemp("e2e-rules")
-    subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", str(ROOT / "slo" / "specs"), "-o", str(out)],
-                   check=True, capture_output=True, cwd=ROOT)
-    return out
 
 
 def _alerts(rules) -> list[tuple[str, str, float]]:
@@ -44,17 +34,6 @@ def _alerts(rules) -> list[tuple[str, str, float]]:
     for group in yaml.safe_load((rules / "rules" / "slo-rules.yaml").read_text())["groups"]:
         found += [(r["alert"], r["expr"], 0.0) for r in group["rules"] if "alert" in r]
     return found
-
-
-def _tsdb(run, rules, tmp_path_factory):
-    return backfill(run, rules / "rules" / "slo-rules.yaml", tmp_path_factory.mktemp(run.scenario.name),
-                    system_tool("prometheus"), system_tool("promtool"))
-
-
-@pytest.fixture(scope="module")
-def game_day_prometheus(game_day, rules, tmp_path_factory):
-    with PrometheusServer(system_tool("prometheus"), _tsdb(game_day, rules, tmp_path_factory)) as server:
-        yield server
 
 
 EXPECTED = {
@@ -109,7 +88,7 @@ def test_rules_job_success_sli_agrees_with_the_polars_sli(game_day, game_day_pro
 
 @pytest.fixture(scope="module")
 def calm_prometheus(calm_week, rules, tmp_path_factory):
-    with PrometheusServer(system_tool("prometheus"), _tsdb(calm_week, rules, tmp_path_factory)) as server:
+    with PrometheusServer(system_tool("prometheus"), backfilled_tsdb(calm_week, rules, tmp_path_factory)) as server:
         yield server
 
 

@@ -73,4 +73,4 @@ def test_component_configurations_pass_their_checkers():
     for pipeline in otel["service"]["pipelines"].values():
         assert set(pipeline["receivers"]) <= set(otel["receivers"])
         assert set(pipeline["exporters"]) <= set(otel["exporters"])
-        assert "otlphttp/qtenancy" in pipeline["exporters"]
+        assert "otlp_http/qtenancy" in pipeline["exporters"]

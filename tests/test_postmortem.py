@@ -6,7 +6,9 @@ directory with no jobs table; each exits non-zero with a message naming what was
 """
 
 import csv
+import itertools
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -144,12 +146,49 @@ def test_postmortem_sections_numbers_and_determinism(game_day_dir, tmp_path):
                     "## Timeline", "## Plots", "## Review", "### What went well", "### What went wrong",
                     "### Where we got lucky", "### Action items"):
         assert heading in text, heading
-    assert "Noisy-neighbour suspect(s): startup." in text
+    assert "Cause: startup, named by the noisy-neighbour detector" in text
     assert "| INC-20261106-0900 | ticket | 2026-11-06 09:00 | 2026-11-06 09:10 | 2026-11-06 15:20 | 10 min | 6 h 10 min |" in text
     assert "| uni-lab | manila |" in text and "| startup |" in text   # the suspects table: victim, backend, window, suspect
     hurt = pl.read_csv(tmp_path / "a" / "affected_jobs.csv")
     assert hurt["backend"].unique().to_list() == ["manila"]
     assert hurt.filter(pl.col("tenant") == "uni-lab").height == 1511
+
+
+def _section_table(text: str, heading: str) -> list[dict[str, str]]:
+    """The first Markdown table after ``heading``, as rows of strings."""
+    lines = text[text.index(heading):].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    table = list(itertools.takewhile(lambda line: line.startswith("|"), lines[start:]))
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    return [dict(zip(header, (c.strip() for c in row.strip("|").split(" | ")), strict=True)) for row in table[2:]]
+
+
+def test_one_postmortems_counts_agree_across_summary_tables_and_csv(game_day_dir, tmp_path):
+    """One definition of affected: the title, the summary, the tenant table, the questions and affected_jobs.csv
+    count the same jobs and tenants; the aggressor is the cause, stated once, and never counted as hurt."""
+    data, truth = game_day_dir
+    assert _postmortem(data, tmp_path, "--incident", "INC-20261106-0900", "--ground-truth", str(truth)).exit_code == 0
+    text = (tmp_path / "postmortem.md").read_text()
+    hurt = pl.read_csv(tmp_path / "affected_jobs.csv")
+    per_tenant = dict(hurt.group_by("tenant").len().iter_rows())
+    title = text.splitlines()[0]
+    assert title == f"# Noisy neighbour on manila; {len(per_tenant)} tenants hurt"
+    assert f"{hurt.height:,} job(s) of {len(per_tenant)} tenant(s) were affected" in text
+    table = _section_table(text, "### Affected tenants")
+    assert {row["tenant"]: int(row["affected"]) for row in table} == per_tenant
+    for reason in ("failed", "telemetry_incomplete", "misbilled", "starved", "degraded"):
+        in_csv = hurt.filter(pl.col("reasons").str.split(",").list.contains(reason)).height
+        assert sum(int(row[reason]) for row in table) == in_csv, reason
+    misbilled = hurt.filter(pl.col("reasons").str.contains("misbilled")).height
+    assert f"{misbilled:,} job(s) were billed other than the meter owes" in text
+    assert "misbilled_jobs" not in text and "startup" not in per_tenant
+    assert text.count("Evidence:") == 1 and "The aggressor is startup" in text
+    signals = _section_table(text, "## Alerts and detector findings")
+    assert {row["runbook"] for row in signals} >= {
+        "[fidelity-below-prediction](https://github.com/qtenancy/qtenancy/blob/main/docs/runbooks/fidelity-below-prediction.md)"}
+    first = table[0]["first_job"]
+    assert re.fullmatch(r"`[0-9a-f]{32}` \[trace\]\(http://localhost:3000/explore\?schemaVersion=1&orgId=1&panes=\S+\) "
+                        r"\[logs\]\(http://localhost:3000/explore\?\S+\)", first), first
 
 
 def test_postmortem_for_one_tenant_shows_only_that_tenant(game_day_dir, tmp_path):

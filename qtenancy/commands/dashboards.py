@@ -9,7 +9,7 @@ import typer
 
 from qtenancy.console import console, fail, os_reason
 
-app = typer.Typer(help="Grafana dashboards (executive, on-call, debug) generated with grafanalib.", no_args_is_help=True)
+app = typer.Typer(help="Grafana dashboards (executive, on-call, debug) in Grafana's current JSON model.", no_args_is_help=True)
 
 
 @app.command("generate")

@@ -1,0 +1,1 @@
+"""The web console of `qtenancy serve`: pages over the same services as the command line."""
