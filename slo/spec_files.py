@@ -23,22 +23,30 @@ def load_specs(path: Path, default_window: Window = Window(30 * 86400.0)) -> lis
         raise SpecError(f"{path}: no spec in the file")
     context = FileContext(default_window)
     specs: list[SloSpec] = []
-    for n, document in enumerate(documents):
-        where = f"{path}" if len(documents) == 1 else f"{path} (document {n + 1})"
+    for where, document in _objects(path, documents):
         if not isinstance(document, dict):
-            raise SpecError(f"{where}: a spec document must be a mapping")
+            raise SpecError(f"{where}: a spec must be a mapping (or, as OpenSLO writes them, a list of mappings)")
         chosen = next((f for f in FORMATS if f.recognises(document)), None)
         if chosen is None:
             found = document.get("version") or document.get("apiVersion")
             raise SpecError(
                 f"{where}: unknown spec version {found!r}: expected version qtenancy/v1 or prometheus/v1, "
-                "or apiVersion sloth.slok.dev/v1, openslo/v1alpha or openslo/v1"
+                "or apiVersion sloth.slok.dev/v1, openslo/v1alpha, openslo/v1 or pyrra.dev/v1alpha1"
             )
         specs += chosen.load(document, where, context)
     for make in context.deferred:
         specs += make()
     _no_duplicates(specs, str(path))
     return specs
+
+
+def _objects(path: Path, documents: list) -> list[tuple[str, object]]:
+    """Every object of the file with where it is: a document, or an item of a document that is a list."""
+    return [
+        (f"{path}: document {n + 1}" + (f", item {i + 1}" if isinstance(document, list) else ""), item)
+        for n, document in enumerate(documents)
+        for i, item in enumerate(document if isinstance(document, list) else [document])
+    ]
 
 
 def _no_duplicates(specs: list[SloSpec], where: str) -> None:

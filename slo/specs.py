@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -32,6 +33,21 @@ class SpecError(ValueError):
 
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def scalar_text(value: Any) -> Any:
+    """A YAML scalar as the text Sloth reads it as (its loader keeps ``true`` or ``0.2`` as written)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return "" if value is None else value
+
+
+LabelValue = Annotated[str, BeforeValidator(scalar_text)]
+Labels = dict[str, LabelValue]
 
 
 class Grouping(StrEnum):
@@ -73,14 +89,14 @@ class Loose(BaseModel):
 
 class SlothAlert(Loose):
     disable: bool = False
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+    labels: Labels = {}
+    annotations: Labels = {}
 
 
 class SlothAlerting(Loose):
     name: str = ""
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+    labels: Labels = {}
+    annotations: Labels = {}
     page_alert: SlothAlert = Field(SlothAlert(), validation_alias=AliasChoices("page_alert", "pageAlert"))
     ticket_alert: SlothAlert = Field(SlothAlert(), validation_alias=AliasChoices("ticket_alert", "ticketAlert"))
 
@@ -88,7 +104,25 @@ class SlothAlerting(Loose):
 class KubernetesMetadata(Loose):
     name: str = Field(min_length=1)
     namespace: str = ""
-    labels: dict[str, str] = {}
+    labels: Labels = {}
+    annotations: Labels = {}
+
+
+@dataclass(frozen=True)
+class PluginStep:
+    """One plugin of a Sloth SLO's chain, its configuration read (``slo/spec_formats/sloth_plugins.py``)."""
+
+    id: str
+    priority: int
+    config: BaseModel
+
+
+@dataclass(frozen=True)
+class PluginChain:
+    """An SLO's plugins in declaration order (service first), and whether they replace Sloth's defaults."""
+
+    steps: tuple[PluginStep, ...] = ()
+    override_defaults: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +139,9 @@ class RuleSource:
     error_query: str = ""
     total_query: str = ""
     error_ratio_query: str = ""
+    plugins: PluginChain = PluginChain()
+    kubernetes: KubernetesMetadata | None = None
+    """The ``PrometheusServiceLevel`` it came from: its rules go in a ``PrometheusRule`` of the same name."""
 
     @property
     def id(self) -> str:

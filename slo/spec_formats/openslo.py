@@ -125,6 +125,11 @@ class OpenSlo(Loose):
     spec: OpenSloSpec
 
 
+def good_ratio_query(good: str, total: str) -> str:
+    """The error ratio of a good/total ratio, in the words of Sloth's OpenSLO loader (Sloth counts bad events)."""
+    return f"\n  1 - (\n    (\n      {good}\n    )\n    /\n    (\n      {total}\n    )\n  )\n"
+
+
 def _from_openslo_alpha(doc: OpenSloAlpha, source: str) -> list[SloSpec]:
     window = doc.spec.time_windows[0]
     days = {"Day": 1, "Week": 7, "Month": 30}[window.unit] * window.count
@@ -137,7 +142,7 @@ def _from_openslo_alpha(doc: OpenSloAlpha, source: str) -> list[SloSpec]:
         name = f"{doc.metadata.name}-{i}"
         ratio = o.ratio_metrics
         if ratio.good is not None:
-            raw = f"1 - (\n  (\n    {ratio.good.query}\n  )\n  /\n  (\n    {ratio.total.query}\n  )\n)\n"
+            raw = good_ratio_query(ratio.good.query, ratio.total.query)
         else:
             raw = f"(\n  {ratio.bad.query}\n)\n/\n(\n  {ratio.total.query}\n)\n"
         off = SlothAlert(disable=True)
