@@ -85,8 +85,8 @@ def write_alerting(specs: list[SloSpec], out: Path, windows: BurnWindows, extra:
     outcomes = plan(specs, runbook_base)
     sources = [o.rules for o in outcomes if o.rules is not None]
     skipped = [o.no_rules for o in outcomes if o.rules is None]
-    if specs and not sources:
-        raise NoRules("no spec gives a rule: " + "; ".join(skipped))
+    if not sources:
+        raise NoRules("no spec gives a rule: " + "; ".join(skipped) if specs else "no SLO in the files given")
     generation = Generation(windows, extra, VERSION)
     paths = [
         write(out / "rules" / "slo-rules.yaml", dump({"groups": groups(sources, generation)}, HEADER)),

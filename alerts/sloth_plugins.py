@@ -21,7 +21,7 @@ from alerts.sloth_rules import (
     sli_recordings,
     with_window,
 )
-from contract.alert_catalogue import BurnWindows
+from contract.alert_catalogue import BurnWindows, default_burn_windows
 from contract.durations import format_duration
 from slo.spec_formats import sloth_plugins as ids
 from slo.specs import PluginStep, RuleSource
@@ -116,17 +116,27 @@ def _defaults(version: str) -> list[Step]:
             (ids.CORE_VALIDATE, ids.CORE_SLI_RULES, ids.CORE_METADATA_RULES, ids.CORE_ALERT_RULES)]
 
 
+def _windows(source: RuleSource, chosen: BurnWindows) -> BurnWindows:
+    """The SLO's own burn windows, else the chosen ones, unless its own period differs from theirs."""
+    if source.windows is not None:
+        return source.windows
+    if source.period_seconds is not None and source.period_seconds != chosen.period_seconds:
+        return default_burn_windows(source.period_seconds)
+    return chosen
+
+
 def slo_rules(source: RuleSource, generation: Generation) -> SloRules:
-    """One SLO's rules after its whole chain has run."""
+    """One SLO's rules after its whole chain has run, over its own burn windows if its spec fixes them."""
     source = replace(source, labels={**source.labels, **generation.extra_labels})
     chain = sorted(source.plugins.steps, key=lambda p: p.priority)
     steps = [_step(p, generation.version) for p in chain if p.priority < 0]
     if not source.plugins.override_defaults:
         steps += _defaults(generation.version)
     steps += [_step(p, generation.version) for p in chain if p.priority >= 0]
+    windows = _windows(source, generation.windows)
     rules = SloRules()
     for step in steps:
-        step(source, generation.windows, rules)
+        step(source, windows, rules)
     if not generation.recordings:
         rules.sli.rules, rules.meta.rules = [], []
     if not generation.alerting:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from contract.alert_catalogue import BurnWindow, BurnWindows
 from contract.durations import format_duration
-from slo.specs import RuleSource
+from slo.specs import RuleSource, WindowAlerts
 
 SUMMARY = "{{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn rate is over expected."
 TITLE = "({severity}) {{{{$labels.sloth_service}}}} {{{{$labels.sloth_slo}}}} SLO error budget burn rate is too fast."
@@ -60,9 +60,14 @@ def period_from_fastest(windows: BurnWindows, source: RuleSource) -> str:
     return f"sum_over_time({base}[{period}])\n/ ignoring (sloth_window)\ncount_over_time({base}[{period}])\n"
 
 
+def recorded_windows(source: RuleSource, windows: BurnWindows) -> list[float]:
+    """Every window an alert reads the SLI over: the burn windows', and the lookback of each stated condition."""
+    return sorted({*windows.sli_windows, *(c.lookback_seconds for c in source.conditions)})
+
+
 def sli_recordings(source: RuleSource, windows: BurnWindows, optimised: bool = True) -> list[dict]:
     rules = []
-    for seconds in [*windows.sli_windows, windows.period_seconds]:
+    for seconds in [*recorded_windows(source, windows), windows.period_seconds]:
         window = format_duration(seconds)
         optimise = optimised and seconds == windows.period_seconds
         rules.append({"record": f"slo:sli_error:ratio_rate{window}",
@@ -96,24 +101,21 @@ def meta_recordings(source: RuleSource, windows: BurnWindows, version: str) -> l
     ]
 
 
-def _burn_condition(source: RuleSource, windows: BurnWindows, quick: BurnWindow, slow: BurnWindow) -> str:
-    """Both pairs of one severity: the only place an alert's firing condition is written."""
+def _burning(source: RuleSource, seconds: float, speed: str, op: str = ">") -> str:
+    """The SLI over one window compared with a burn rate: every burn alert's condition is made of these."""
     budget = go_float((100 - source.objective_percent) / 100)
-    by_id = selector(source)
-
-    def side(window: BurnWindow) -> str:
-        speed = go_float(window.factor(windows.period_seconds))
-
-        def term(seconds: float) -> str:
-            return (f"max(slo:sli_error:ratio_rate{format_duration(seconds)}{by_id} > ({speed} * {budget})) "
-                    "without (sloth_window)")
-
-        return f"(\n    {term(window.short_seconds)}\n    and\n    {term(window.long_seconds)}\n)"
-
-    return f"{side(quick)}\nor\n{side(slow)}\n"
+    return (f"max(slo:sli_error:ratio_rate{format_duration(seconds)}{selector(source)} {op} ({speed} * {budget})) "
+            "without (sloth_window)")
 
 
-def burn_alerts(source: RuleSource, windows: BurnWindows) -> list[dict]:
+def _pair(source: RuleSource, windows: BurnWindows, window: BurnWindow) -> str:
+    speed = go_float(window.factor(windows.period_seconds))
+    return (f"(\n    {_burning(source, window.short_seconds, speed)}\n    and\n"
+            f"    {_burning(source, window.long_seconds, speed)}\n)")
+
+
+def _sloth_alerts(source: RuleSource, windows: BurnWindows) -> list[dict]:
+    """Sloth's two alerts: page and ticket, each firing on either of its two window pairs."""
     alerting = source.alerting
     rules = []
     for severity, alert, quick, slow in (
@@ -124,12 +126,55 @@ def burn_alerts(source: RuleSource, windows: BurnWindows) -> list[dict]:
             continue
         rules.append({
             "alert": alerting.name,
-            "expr": _burn_condition(source, windows, quick, slow),
+            "expr": f"{_pair(source, windows, quick)}\nor\n{_pair(source, windows, slow)}\n",
             "labels": dict(sorted({**alerting.labels, **alert.labels, "sloth_severity": severity}.items())),
             "annotations": dict(sorted({"summary": SUMMARY, "title": TITLE.format(severity=severity),
                                         **alerting.annotations, **alert.annotations}.items())),
         })
     return rules
+
+
+def _window_alerts(source: RuleSource, windows: BurnWindows, alerts: WindowAlerts) -> list[dict]:
+    """Pyrra's four alerts: one per window pair, each with its own severity, ``for`` and window labels."""
+    rules = []
+    for severity, window in zip(alerts.severities, windows.pairs):
+        factor = window.factor(windows.period_seconds)
+        rules.append({
+            "alert": alerts.name,
+            "expr": f"{_pair(source, windows, window)}\n",
+            **({"for": format_duration(window.for_seconds)} if window.for_seconds else {}),
+            "labels": labels(source, exhaustion=format_duration(round(windows.period_seconds / factor)),
+                             long=format_duration(window.long_seconds), severity=severity,
+                             short=format_duration(window.short_seconds), slo=source.name),
+            "annotations": {"summary": SUMMARY, "title": TITLE.format(severity=severity)},
+        })
+    return rules
+
+
+def _condition_alerts(source: RuleSource) -> list[dict]:
+    """The alerts the spec states: the burn rate over a lookback window compared with a threshold."""
+    rules = []
+    for condition in source.conditions:
+        wait = {"for": format_duration(condition.for_seconds)} if condition.for_seconds else {}
+        annotations = dict(sorted({"summary": SUMMARY, **condition.annotations}.items()))
+        rules.append({"alert": condition.name, "expr": _burning(source, condition.lookback_seconds,
+                                                                go_float(condition.threshold), condition.op),
+                      **wait, "labels": dict(sorted(condition.labels.items())), "annotations": annotations})
+        if condition.when_no_data:
+            rules.append({"alert": f"{condition.name}NoData",
+                          "expr": f"absent(slo:sli_error:ratio_rate{format_duration(condition.lookback_seconds)}"
+                                  f"{selector(source)})",
+                          **wait, "labels": dict(sorted(condition.labels.items())), "annotations": annotations})
+    return rules
+
+
+def burn_alerts(source: RuleSource, windows: BurnWindows) -> list[dict]:
+    """The SLO's burn-rate alerts in the shape its format gives them."""
+    if source.conditions:
+        return _condition_alerts(source)
+    if source.window_alerts is not None:
+        return _window_alerts(source, windows, source.window_alerts)
+    return _sloth_alerts(source, windows)
 
 
 @dataclass

@@ -15,13 +15,16 @@ from slo.specs import SloSpec, SpecError, Window
 
 def load_specs(path: Path, default_window: Window = Window(30 * 86400.0)) -> list[SloSpec]:
     """Every SLO in ``path`` (one or more YAML documents); SpecError names the file, document, field and reason."""
+    return load_all([path], default_window)
+
+
+def _read(path: Path, context: FileContext) -> list[SloSpec]:
     try:
         documents = load_yaml_all(path, "spec")
     except YamlFileError as exc:
         raise SpecError(str(exc)) from None
     if not documents:
         raise SpecError(f"{path}: no spec in the file")
-    context = FileContext(default_window)
     specs: list[SloSpec] = []
     for where, document in _objects(path, documents):
         if not isinstance(document, dict):
@@ -34,9 +37,6 @@ def load_specs(path: Path, default_window: Window = Window(30 * 86400.0)) -> lis
                 "or apiVersion sloth.slok.dev/v1, openslo/v1alpha, openslo/v1 or pyrra.dev/v1alpha1"
             )
         specs += chosen.load(document, where, context)
-    for make in context.deferred:
-        specs += make()
-    _no_duplicates(specs, str(path))
     return specs
 
 
@@ -57,10 +57,14 @@ def _no_duplicates(specs: list[SloSpec], where: str) -> None:
 
 
 def load_all(paths: list[Path], default_window: Window = Window(30 * 86400.0)) -> list[SloSpec]:
-    """Specs from many files (directories: their *.yaml and *.yml), with SLO ids unique across all of them."""
+    """Specs from many files (directories: their *.yaml and *.yml), with SLO ids unique across all of them.
+
+    The files are read together: an OpenSLO SLO may name an SLI, DataSource or AlertPolicy of another file."""
     files = sorted(
         f for p in paths for f in ([p] if not p.is_dir() else [*p.glob("*.yaml"), *p.glob("*.yml")])
     )
-    specs = [spec for f in files for spec in load_specs(f, default_window)]
+    context = FileContext(default_window)
+    specs = [spec for f in files for spec in _read(f, context)]
+    specs += [spec for make in context.deferred for spec in make()]
     _no_duplicates(specs, ", ".join(str(p) for p in paths))
     return specs

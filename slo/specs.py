@@ -22,6 +22,7 @@ from pydantic import (
     ValidationError,
 )
 
+from contract.alert_catalogue import BurnWindows
 from contract.durations import parse_duration
 from slo.catalogue import SliId, SliParameters
 
@@ -126,6 +127,30 @@ class PluginChain:
 
 
 @dataclass(frozen=True)
+class BurnCondition:
+    """An alert on the burn rate over one lookback window, as an OpenSLO burn-rate ``AlertCondition`` says."""
+
+    name: str
+    op: str
+    """A PromQL comparison: ``>``, ``>=``, ``<`` or ``<=``."""
+    threshold: float
+    lookback_seconds: float
+    for_seconds: float
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    when_no_data: bool = False
+    """Also alert when the SLI has no value over the lookback window (OpenSLO's ``alertWhenNoData``)."""
+
+
+@dataclass(frozen=True)
+class WindowAlerts:
+    """One alert per burn-window pair, as Pyrra writes them: the alert's name and each pair's severity."""
+
+    name: str
+    severities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RuleSource:
     """What the Sloth-compatible rule generator needs: the SLI as PromQL, and how to alert on it."""
 
@@ -142,6 +167,14 @@ class RuleSource:
     plugins: PluginChain = PluginChain()
     kubernetes: KubernetesMetadata | None = None
     """The ``PrometheusServiceLevel`` it came from: its rules go in a ``PrometheusRule`` of the same name."""
+    windows: BurnWindows | None = None
+    """Its own burn windows when its format fixes them (Pyrra's); else the generation's."""
+    period_seconds: float | None = None
+    """Its own SLO period (an OpenSLO time window): the default burn windows of that period when it is not the
+    generation's."""
+    conditions: tuple[BurnCondition, ...] = ()
+    """Alerts its spec states itself, instead of the page and ticket pair."""
+    window_alerts: WindowAlerts | None = None
 
     @property
     def id(self) -> str:
@@ -171,7 +204,12 @@ class SloSpec:
         """The burn-rate alert's name, shared by the generated rules and the incidents found analytically."""
         if self.rules is not None and self.rules.alerting.name:
             return self.rules.alerting.name
-        return "".join(part.capitalize() for part in re.split(r"[^a-zA-Z0-9]+", self.name) if part) + "ErrorBudgetBurn"
+        return alert_name(self.name) + "ErrorBudgetBurn"
+
+
+def alert_name(name: str) -> str:
+    """A name as a Prometheus alert name: its words capitalised and joined (``cpu-usage-breach``: CpuUsageBreach)."""
+    return "".join(part.capitalize() for part in re.split(r"[^a-zA-Z0-9]+", name) if part)
 
 
 def catalogue_id(labels: dict[str, str], where: str) -> tuple[SliId | None, str]:

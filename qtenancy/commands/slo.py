@@ -21,7 +21,10 @@ def validate(specs: Annotated[list[Path], typer.Argument(help="spec files or dir
     """Validate SLO specs (qtenancy/v1, Sloth, OpenSLO, Pyrra) and say what each becomes; exit 2 naming a bad one."""
     from alerts.generate import plan
 
-    for outcome in plan(load_specs(specs)):
+    outcomes = plan(load_specs(specs))
+    if not outcomes:
+        fail(f"no SLO in {', '.join(map(str, specs))} (only objects an SLO refers to)")
+    for outcome in outcomes:
         spec = outcome.spec
         console.print(f"ok  {spec.service}/{spec.name}: {outcome.describe()}, objective {spec.objective:.4%}, "
                       f"window {spec.window.label}  ({spec.source})", highlight=False)
