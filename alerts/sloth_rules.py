@@ -135,9 +135,10 @@ def _sloth_alerts(source: RuleSource, windows: BurnWindows) -> list[dict]:
 
 
 def _window_alerts(source: RuleSource, windows: BurnWindows, alerts: WindowAlerts) -> list[dict]:
-    """Pyrra's four alerts: one per window pair, each with its own severity, ``for`` and window labels."""
+    """Pyrra's alerts: one per window pair, each with its own severity, ``for`` and window labels; then one
+    when a metric the SLI reads is absent."""
     rules = []
-    for severity, window in zip(alerts.severities, windows.pairs):
+    for severity, window in zip(alerts.severities, windows.pairs if alerts.burn else ()):
         factor = window.factor(windows.period_seconds)
         rules.append({
             "alert": alerts.name,
@@ -148,6 +149,11 @@ def _window_alerts(source: RuleSource, windows: BurnWindows, alerts: WindowAlert
                              short=format_duration(window.short_seconds), slo=source.name),
             "annotations": {"summary": SUMMARY, "title": TITLE.format(severity=severity)},
         })
+    if (absent := alerts.absent) is not None:
+        rules.append({"alert": absent.name, "expr": " or ".join(f"absent({s}) == 1" for s in absent.selectors),
+                      "for": format_duration(absent.for_seconds),
+                      "labels": labels(source, severity=absent.severity, slo=source.name),
+                      "annotations": {"summary": f"a metric of SLO {source.name} is absent, so it has no value"}})
     return rules
 
 

@@ -143,11 +143,24 @@ class BurnCondition:
 
 
 @dataclass(frozen=True)
-class WindowAlerts:
-    """One alert per burn-window pair, as Pyrra writes them: the alert's name and each pair's severity."""
+class AbsentAlert:
+    """An alert when a metric the SLI reads is absent, as Pyrra writes it."""
 
     name: str
+    selectors: tuple[str, ...]
+    for_seconds: float
+    severity: str
+
+
+@dataclass(frozen=True)
+class WindowAlerts:
+    """Alerts as Pyrra writes them: one per burn-window pair (when ``burn``), each with its own severity, and
+    the absent alerts."""
+
+    name: str
+    burn: bool
     severities: tuple[str, ...]
+    absent: AbsentAlert | None = None
 
 
 @dataclass(frozen=True)
