@@ -144,7 +144,7 @@ def _window_alerts(source: RuleSource, windows: BurnWindows, alerts: WindowAlert
             "alert": alerts.name,
             "expr": f"{_pair(source, windows, window)}\n",
             **({"for": format_duration(window.for_seconds)} if window.for_seconds else {}),
-            "labels": labels(source, exhaustion=format_duration(round(windows.period_seconds / factor)),
+            "labels": labels(source, exhaustion=format_duration(int(windows.period_seconds / factor)),
                              long=format_duration(window.long_seconds), severity=severity,
                              short=format_duration(window.short_seconds), slo=source.name),
             "annotations": {"summary": SUMMARY, "title": TITLE.format(severity=severity)},

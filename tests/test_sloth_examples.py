@@ -10,6 +10,8 @@ Sloth's (Sloth's own integration fixture), an SLI plugin, a plugin with a missin
 denominator correction on a raw SLI.
 """
 
+import os
+import re
 import subprocess
 import sys
 
@@ -128,3 +130,27 @@ def test_cli_writes_a_prometheus_rule_without_anchors_and_refuses_plugins(tmp_pa
                              capture_output=True, text=True, cwd=ROOT)
     assert refused.returncode == 2 and "getting_started_availability" in refused.stderr
     assert not (tmp_path / "p").exists()
+
+
+def test_validate_says_what_generate_writes(tmp_path):
+    """The two verbs read one plan: what validate says each spec becomes is what generate writes or skips."""
+    specs = [str(EXAMPLES / "examples" / "getting-started.yml"), str(ROOT / "slo" / "specs" / "calibration-pass.yaml"),
+             str(ROOT / "slo" / "specs" / "job-success.yaml")]
+    env = {**os.environ, "COLUMNS": "400"}
+    said = subprocess.run([sys.executable, "-m", "qtenancy", "slo", "validate", *specs], capture_output=True, text=True,
+                          cwd=ROOT, env=env)
+    assert said.returncode == 0, said.stderr
+    lines = said.stdout.splitlines()
+    assert [line.split(": ", 1)[1].split(",")[0] for line in lines] == [
+        "rules only (its events are PromQL queries; label it qtenancy_sli: M1..M8 to compute it from the jobs table)",
+        "analytical SLI M4 only (no rules: calibration-pass: calibration runs come hours apart",
+        "rules and analytical SLI M1", "rules and analytical SLI M1"]
+    written = subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", *specs, "-o", str(tmp_path / "o")],
+                             capture_output=True, text=True, cwd=ROOT, env=env)
+    assert written.returncode == 0 and "no rules: calibration-pass: calibration runs come hours apart" in written.stderr
+    groups = yaml.safe_load((tmp_path / "o" / "rules" / "slo-rules.yaml").read_text())["groups"]
+    assert sorted({re.sub(r"^sloth-slo-(sli-recordings|meta-recordings|alerts)-", "", g["name"]) for g in groups}) == [
+        "myservice-requests-availability", "qtenancy-job-success-platform", "qtenancy-job-success-tenant"]
+    alone = subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", specs[1], "-o", str(tmp_path / "a")],
+                           capture_output=True, text=True, cwd=ROOT, env=env)
+    assert alone.returncode == 2 and "no spec gives a rule: calibration-pass:" in alone.stderr

@@ -11,9 +11,9 @@ table, grouped by its ``grouping`` when that is one of tenant, backend or namesp
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AfterValidator, AliasChoices, Field, model_validator
 
 from contract.alert_catalogue import BurnWindow, BurnWindows, Severity
 from contract.durations import parse_duration
@@ -53,16 +53,19 @@ class LatencyIndicator(Loose):
     grouping: list[str] = []
 
 
+def _checked(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_checked)]
+"""A Prometheus duration as Pyrra's files write it (``2w``, ``200ms``), kept as written."""
+
+
 class NativeLatencyIndicator(Loose):
-    latency: str
+    latency: Duration
     total: Query
     grouping: list[str] = []
-
-    @field_validator("latency")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
 
 class BoolGaugeIndicator(Query):
@@ -102,15 +105,9 @@ class Alerting(Loose):
 class Spec(Loose):
     description: str = ""
     target: float = Field(gt=0, lt=100, description="percent, written as a string in Pyrra's files")
-    window: str
+    window: Duration
     indicator: Indicator
     alerting: Alerting = Alerting()
-
-    @field_validator("window")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
 
 class ServiceLevelObjective(Loose):
