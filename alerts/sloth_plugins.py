@@ -39,7 +39,8 @@ class Generation:
 
 
 def _unchanged(source: RuleSource, windows: BurnWindows, rules: SloRules) -> None:
-    """Validation (done when the spec was read), debug logging and noop: the rules stay as they are."""
+    """Validation (qtenancy checks a spec's fields when it reads it, and does not parse PromQL or MetricsQL),
+    debug logging and noop: the rules stay as they are."""
 
 
 def _denominator_corrected(config: ids.SliRulesConfig) -> Step:
