@@ -19,12 +19,11 @@ from alerts.sloth_rules import (
     period_from_fastest,
     selector,
     sli_recordings,
-    with_window,
 )
 from contract.alert_catalogue import BurnWindows, default_burn_windows
 from contract.durations import format_duration
 from slo.spec_formats import sloth_plugins as ids
-from slo.specs import PluginStep, RuleSource
+from slo.specs import PluginStep, RuleSource, with_window
 
 Step = Callable[[RuleSource, BurnWindows, SloRules], None]
 

@@ -8,12 +8,11 @@ of operations, so the expressions match Sloth's to the digit.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from contract.alert_catalogue import BurnWindow, BurnWindows
 from contract.durations import format_duration
-from slo.specs import RuleSource, WindowAlerts
+from slo.specs import RuleSource, WindowAlerts, with_window
 
 SUMMARY = "{{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn rate is over expected."
 TITLE = "({severity}) {{{{$labels.sloth_service}}}} {{{{$labels.sloth_slo}}}} SLO error budget burn rate is too fast."
@@ -27,14 +26,6 @@ def go_float(value: float) -> str:
         sign, digits = exponent[0] if exponent[0] in "+-" else "+", exponent.lstrip("+-")
         return f"{mantissa.removesuffix('.0')}e{sign}{digits.zfill(2)}"
     return text.removesuffix(".0")
-
-
-WINDOW = re.compile(r"\{\{\s*\.window\s*\}\}")
-
-
-def with_window(query: str, window: str) -> str:
-    """A query with Sloth's ``{{.window}}`` template variable filled in."""
-    return WINDOW.sub(window, query)
 
 
 def _sli_expr(source: RuleSource, window: str) -> str:

@@ -109,6 +109,15 @@ class KubernetesMetadata(Loose):
     annotations: Labels = {}
 
 
+WINDOW = re.compile(r"\{\{\s*\.window\s*\}\}")
+"""Sloth's template variable in a query: the range each recording rule fills in."""
+
+
+def with_window(query: str, window: str) -> str:
+    """A query with Sloth's ``{{.window}}`` filled in."""
+    return WINDOW.sub(window, query)
+
+
 @dataclass(frozen=True)
 class PluginStep:
     """One plugin of a Sloth SLO's chain, its configuration read (``slo/spec_formats/sloth_plugins.py``)."""

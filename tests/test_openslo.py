@@ -23,12 +23,14 @@ from .conftest import ROOT, system_tool
 
 SPEC_EXAMPLES = ROOT.parent / "shared" / "compat" / "openslo-spec-examples"
 README = ROOT / "tests" / "fixtures" / "openslo"
+OSLO = ROOT / "tests" / "fixtures" / "oslo"
 
+SOURCE_ANY = r"spec\.indicator\.spec\.ratioMetric\.total\.metricSource\.type: metric source type 'Any' is not supported"
 REFUSED = {
     "budgeting-method__occurences-slo.yaml": r"spec\.indicator\.spec\.thresholdMetric: a thresholdMetric SLI is not supported",
-    "budgeting-method__ratio-timeslices.yaml": r"spec\.budgetingMethod: RatioTimeslices budgeting is not supported",
-    "budgeting-method__timeslices-slo.yaml": r"spec\.budgetingMethod: Timeslices budgeting is not supported",
-    "treat-low-traffic-as-equally-important__timeslices-slo.yaml": r"spec\.budgetingMethod: Timeslices budgeting is not supported",
+    "budgeting-method__ratio-timeslices.yaml": SOURCE_ANY,
+    "budgeting-method__timeslices-slo.yaml": r"spec\.timeWindow\[0\]: a calendar-aligned window of 1m is not supported",
+    "treat-low-traffic-as-equally-important__timeslices-slo.yaml": SOURCE_ANY,
     "readme-slo-inline-indicator.yaml":
         r"spec\.indicator\.spec\.ratioMetric\.total\.metricSource\.type: metric source type 'Datadog' is not supported",
 }
@@ -159,4 +161,41 @@ def test_prometheus_source_without_a_query_is_refused(tmp_path):
     ]))
     with pytest.raises(SpecError, match=r"bad\.yaml: document 1: spec\.indicator\.spec\.ratioMetric\.good\.metricSource"
                                         r"\.spec\.query: a Prometheus query is required"):
+        load_specs(path)
+
+
+def test_oslo_timeslices_slo_becomes_rules_over_time_slices(tmp_path):
+    """OpenSLO's own tool's example: a list-form file, a Prometheus ratio budgeted in 1m Timeslices (good when
+    the ratio is over 0.95, ``op: gt``), list-valued labels, and Services beside it."""
+    (spec,) = load_specs(OSLO / "v1.yaml")
+    assert (spec.name, spec.objective, spec.window.label, spec.sli) == ("web-availability", 0.995, "week", None)
+    assert spec.labels == {"env": "prod", "team": "team-a,team-b"}
+    rules = slo_rules(spec.rules, Generation(default_burn_windows(), {}, "test"))
+    first = rules.sli.rules[0]["expr"]
+    assert first.startswith("(avg_over_time((((increase((sum(http_requests{") and first.endswith("<= bool 0.95)[5m:1m]))")
+    assert "[1m:15s]" in first, "a counter is sampled four times a slice"
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", str(OSLO / "v1.yaml"), "-o", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    checked = subprocess.run([system_tool("promtool"), "check", "rules", str(out / "rules" / "slo-rules.yaml")],
+                             capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_ratio_timeslices_and_time_slices_of_a_jobs_table_sli(tmp_path):
+    def slo(method: str, source: dict) -> dict:
+        return {"apiVersion": "openslo/v1", "kind": "SLO", "metadata": {"name": "x"},
+                "spec": {"service": "s", "budgetingMethod": method,
+                         "objectives": [{"target": 0.99, "timeSliceWindow": 5}],
+                         "indicator": {"metadata": {"name": "i"}, "spec": {"ratioMetric": {
+                             "rawType": "success", "raw": {"metricSource": source}}}}}}
+    path = tmp_path / "slices.yaml"
+    path.write_text(yaml.safe_dump(slo("RatioTimeslices", {"type": "prometheus", "spec": {"query": "avg(up)"}})))
+    (spec,) = load_specs(path)
+    rules = slo_rules(spec.rules, Generation(default_burn_windows(), {}, "test"))
+    assert rules.sli.rules[0]["expr"] == "(1 - avg_over_time((avg(up))[5m:5m]))"
+    path.write_text(yaml.safe_dump(slo("Timeslices", {"type": "qtenancy", "spec": {"sli": "M1"}})))
+    with pytest.raises(SpecError, match=r"spec\.budgetingMethod: Timeslices budgeting of an SLI computed from the jobs "
+                                        r"table is not supported"):
         load_specs(path)

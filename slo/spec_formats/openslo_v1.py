@@ -11,19 +11,21 @@ What an SLO becomes:
   without Sloth's ``{{.window}}`` over a counter is read as its increase over each window;
 - a source of type ``qtenancy`` (``spec.sli: M1..M8``), or an SLO labelled ``qtenancy_sli``: an SLI
   computed from the jobs table;
+- ``Timeslices`` and ``RatioTimeslices`` budgeting of a Prometheus ratio: rules whose error ratio is the
+  share of bad slices of ``timeSliceWindow`` (or one minus the slices' average ratio) over each window;
 - its alerts: each burn-rate ``AlertCondition`` of its ``alertPolicies`` as the alert it describes, else
   the page and ticket multiwindow burn alerts.
-Refused, naming the feature: ``thresholdMetric`` SLIs, ``Timeslices``/``RatioTimeslices`` budgeting,
-composite SLOs, calendar windows other than a month or a week, other metric sources.
+Refused, naming the feature: ``thresholdMetric`` SLIs, time-slice budgeting of a jobs-table SLI, composite
+SLOs, calendar windows other than a month or a week, other metric sources.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 from pydantic import BaseModel
 
+from contract.durations import format_duration
 from slo.spec_formats.openslo import good_ratio_query
 from slo.spec_formats.openslo_v1_schema import (
     KINDS,
@@ -32,6 +34,7 @@ from slo.spec_formats.openslo_v1_schema import (
     AlertPolicy,
     DataSource,
     Metric,
+    Objective,
     RatioMetric,
     Ref,
     Sli,
@@ -40,6 +43,7 @@ from slo.spec_formats.openslo_v1_schema import (
 )
 from slo.spec_formats.registry import FileContext
 from slo.specs import (
+    WINDOW,
     BurnCondition,
     RuleSource,
     SloSpec,
@@ -50,6 +54,7 @@ from slo.specs import (
     alert_name,
     catalogue_id,
     validate_document,
+    with_window,
 )
 
 
@@ -96,26 +101,60 @@ def _source_type(metric: Metric, named: _Named, field: str) -> str:
     return data_source.spec.type
 
 
-def _query(metric: Metric, counter: bool, where: str, field: str) -> str:
+def _query(metric: Metric, counter: bool, where: str, field: str, resolution: str) -> str:
     spec = metric.metric_source.spec
     query = spec.get("query") or spec.get("promql")
     if not isinstance(query, str) or not query.strip():
         raise SpecError(f"{where}: {field}.metricSource.spec.query: a Prometheus query is required")
     query = query.strip()
-    if counter and not re.search(r"\{\{\s*\.window\s*\}\}", query):
-        return f"increase(({query})[{{{{.window}}}}:])"
+    if counter and not WINDOW.search(query):
+        return f"increase(({query})[{{{{.window}}}}:{resolution}])"
     return query
 
 
-def _queries(ratio: RatioMetric, where: str, field: str) -> dict[str, str]:
+def _queries(ratio: RatioMetric, where: str, field: str, resolution: str = "") -> dict[str, str]:
+    """The ratio's queries, each with Sloth's ``{{.window}}`` range: a counter's query without one is read as
+    its increase over the window, sampled every ``resolution`` (Prometheus' evaluation interval if empty)."""
+    return {name: _query(metric, ratio.counter and name != "raw", where, f"{field}.{name}", resolution)
+            for name, metric in ratio.parts().items()}
+
+
+def _occurrences(ratio: RatioMetric, q: dict[str, str]) -> dict[str, str]:
     """The error ratio as Sloth's rule generator reads it: events (bad/total) or a raw error-ratio query."""
-    q = {name: _query(metric, ratio.counter and name != "raw", where, f"{field}.{name}")
-         for name, metric in ratio.parts().items()}
     if "bad" in q:
         return {"error_query": q["bad"], "total_query": q["total"]}
     if "good" in q:
         return {"error_ratio_query": good_ratio_query(q["good"], q["total"])}
     return {"error_ratio_query": q["raw"] if ratio.raw_type == "failure" else f"1 - ({q['raw']})"}
+
+
+BAD_SLICE = {"gt": "<=", "gte": "<", "lt": ">=", "lte": ">", None: "<"}
+"""A time slice is bad when its ratio fails the objective's ``op`` against ``timeSliceTarget`` (default: gte)."""
+
+
+def _time_slices(ratio: RatioMetric, method: str, objective: Objective, where: str, field: str, at: str) -> str:
+    """The error ratio of time-slice budgeting over a window, as a subquery over slices of ``timeSliceWindow``:
+    the share of bad slices (Timeslices) or one minus the slices' average ratio (RatioTimeslices). A counter
+    is sampled four times a slice."""
+    size = objective.time_slice_window
+    if size is None:
+        raise SpecError(f"{where}: {at}.timeSliceWindow: required with {method} budgeting")
+    seconds = float(size) * 60 if isinstance(size, (int, float)) else shorthand_seconds(size)
+    slice_ = format_duration(seconds)
+    q = _queries(ratio, where, field, format_duration(seconds / 4))
+    if "bad" in q:
+        success = f"1 - ({q['bad']}) / ({q['total']})"
+    elif "good" in q:
+        success = f"({q['good']}) / ({q['total']})"
+    else:
+        success = q["raw"] if ratio.raw_type == "success" else f"1 - ({q['raw']})"
+    per_slice = with_window(success, slice_)
+    if method == "RatioTimeslices":
+        return f"1 - avg_over_time(({per_slice})[{{{{.window}}}}:{slice_}])"
+    if objective.time_slice_target is None:
+        raise SpecError(f"{where}: {at}.timeSliceTarget: required with Timeslices budgeting")
+    return (f"avg_over_time((({per_slice}) {BAD_SLICE[objective.op]} bool {objective.time_slice_target!r})"
+            f"[{{{{.window}}}}:{slice_}])")
 
 
 def _conditions(slo: Slo, named: _Named, where: str) -> tuple[BurnCondition, ...]:
@@ -157,9 +196,6 @@ def _from_slo(slo: Slo, context: FileContext, where: str) -> list[SloSpec]:
         if objective.indicator or objective.indicator_ref:
             raise _refuse(where, f"spec.objectives[{i}].indicator", "a composite SLO (an indicator per objective)",
                           "one indicator per SLO")
-    if spec.budgeting_method != "Occurrences":
-        raise _refuse(where, "spec.budgetingMethod", f"{spec.budgeting_method} budgeting",
-                      "it budgets Occurrences: good events over all events")
     indicator: Sli = spec.indicator or named.get("SLI", spec.indicator_ref, "spec.indicatorRef")
     field = "spec.indicator.spec" if spec.indicator else f"SLI {indicator.metadata.name}: spec"
     if indicator.spec.threshold_metric is not None:
@@ -171,16 +207,23 @@ def _from_slo(slo: Slo, context: FileContext, where: str) -> list[SloSpec]:
     sli, why = catalogue_id(labels, where)
     window = _window(slo, context.default_window, where)
     queries: dict[str, str] = {}
+    method = spec.budgeting_method
     if kinds == {"qtenancy"}:
-        sli, why = catalogue_id({"qtenancy_sli": str(ratio.parts()["total"].metric_source.spec.get("sli", ""))},
-                                f"{where}: {field}.ratioMetric.total.metricSource.spec.sli")
+        part = "total" if ratio.total is not None else "raw"
+        sli, why = catalogue_id({"qtenancy_sli": str(ratio.parts()[part].metric_source.spec.get("sli", ""))},
+                                f"{where}: {field}.ratioMetric.{part}.metricSource.spec.sli")
     elif kinds == {"prometheus"}:
         queries = _queries(ratio, where, f"{field}.ratioMetric")
+        if method != "Occurrences":
+            sli, why = None, f"its budget counts time slices ({method}), which only its rules do"
     elif sli is None:
         raise _refuse(where, f"{field}.ratioMetric.total.metricSource.type",
                       f"metric source type {'/'.join(sorted(set(types.values())))!r}",
                       "rules come from Prometheus queries; label the SLO qtenancy_sli: M1..M8 to compute a qtenancy "
                       "SLI from the jobs table instead")
+    if method != "Occurrences" and not queries:
+        raise _refuse(where, "spec.budgetingMethod", f"{method} budgeting of an SLI computed from the jobs table",
+                      "time slices are budgeted in the rules made from Prometheus queries")
     conditions = _conditions(slo, named, where) if queries else ()
     specs = []
     for i, objective in enumerate(spec.objectives):
@@ -189,12 +232,14 @@ def _from_slo(slo: Slo, context: FileContext, where: str) -> list[SloSpec]:
                        description=spec.description, labels=labels, not_computable=why)
         rules = None
         if queries:
+            error = (_occurrences(ratio, queries) if method == "Occurrences" else {"error_ratio_query": _time_slices(
+                ratio, method, objective, where, f"{field}.ratioMetric", f"spec.objectives[{i}]")})
             severity = {"page": SlothAlert(labels={"severity": "page"}), "ticket": SlothAlert(labels={"severity": "ticket"})}
             rules = RuleSource(
                 service=spec.service, name=name, objective_percent=objective.ratio * 100, labels=labels,
                 spec_version="openslo/v1", mode="cli-gen-openslo",
                 alerting=SlothAlerting(name=made.alert_name, page_alert=severity["page"], ticket_alert=severity["ticket"]),
-                period_seconds=window.seconds, conditions=conditions, **queries,
+                period_seconds=window.seconds, conditions=conditions, **error,
             )
         specs.append(replace(made, rules=rules))
     return specs
