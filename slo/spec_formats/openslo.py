@@ -65,6 +65,12 @@ class OpenSloAlpha(Loose):
     spec: OpenSloAlphaSpec
 
 
+class OpenSloAlphaService(Loose):
+    api_version: Literal["openslo/v1alpha"] = Field(validation_alias="apiVersion")
+    kind: Literal["Service"]
+    metadata: KubernetesMetadata
+
+
 def good_ratio_query(good: str, total: str) -> str:
     """The error ratio of a good/total ratio, in the words of Sloth's OpenSLO loader (Sloth counts bad events)."""
     return f"\n  1 - (\n    (\n      {good}\n    )\n    /\n    (\n      {total}\n    )\n  )\n"
@@ -105,4 +111,8 @@ class OpenSloAlphaFormat:
         return document.get("apiVersion") == "openslo/v1alpha"
 
     def load(self, document: dict, where: str, context: FileContext) -> list[SloSpec]:
+        """A ``Service`` (v1alpha's other kind) names what SLOs belong to, and gives no SLO of its own."""
+        if document.get("kind") == "Service":
+            validate_document(OpenSloAlphaService, document, where)
+            return []
         return _from_openslo_alpha(validate_document(OpenSloAlpha, document, where), where)
