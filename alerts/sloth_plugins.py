@@ -20,7 +20,7 @@ from alerts.sloth_rules import (
     selector,
     sli_recordings,
 )
-from contract.alert_catalogue import BurnWindows, default_burn_windows
+from contract.alert_catalogue import BurnWindows
 from contract.durations import format_duration
 from slo.spec_formats import sloth_plugins as ids
 from slo.specs import PluginStep, RuleSource, with_window
@@ -116,15 +116,6 @@ def _defaults(version: str) -> list[Step]:
             (ids.CORE_VALIDATE, ids.CORE_SLI_RULES, ids.CORE_METADATA_RULES, ids.CORE_ALERT_RULES)]
 
 
-def _windows(source: RuleSource, chosen: BurnWindows) -> BurnWindows:
-    """The SLO's own burn windows, else the chosen ones, unless its own period differs from theirs."""
-    if source.windows is not None:
-        return source.windows
-    if source.period_seconds is not None and source.period_seconds != chosen.period_seconds:
-        return default_burn_windows(source.period_seconds)
-    return chosen
-
-
 def slo_rules(source: RuleSource, generation: Generation) -> SloRules:
     """One SLO's rules after its whole chain has run, over its own burn windows if its spec fixes them."""
     source = replace(source, labels={**source.labels, **generation.extra_labels})
@@ -133,7 +124,7 @@ def slo_rules(source: RuleSource, generation: Generation) -> SloRules:
     if not source.plugins.override_defaults:
         steps += _defaults(generation.version)
     steps += [_step(p, generation.version) for p in chain if p.priority >= 0]
-    windows = _windows(source, generation.windows)
+    windows = source.burn_windows(generation.windows)
     rules = SloRules()
     for step in steps:
         step(source, windows, rules)

@@ -22,7 +22,7 @@ from pydantic import (
     ValidationError,
 )
 
-from contract.alert_catalogue import BurnWindows
+from contract.alert_catalogue import BurnWindows, default_burn_windows
 from contract.durations import parse_duration
 from slo.catalogue import SliId, SliParameters
 
@@ -202,6 +202,16 @@ class RuleSource:
     def id(self) -> str:
         return f"{self.service}-{self.name}"
 
+    def burn_windows(self, chosen: BurnWindows) -> BurnWindows:
+        """The windows its burn alerts use, in both paths: its own, else the chosen ones, unless its own period
+        differs from theirs (then the default windows of its period)."""
+        if self.windows is not None:
+            return self.windows
+        if self.period_seconds is not None and self.period_seconds != chosen.period_seconds:
+            return default_burn_windows(self.period_seconds)
+        return chosen
+
+
 
 @dataclass(frozen=True)
 class SloSpec:
@@ -224,6 +234,8 @@ class SloSpec:
     @property
     def alert_name(self) -> str:
         """The burn-rate alert's name, shared by the generated rules and the incidents found analytically."""
+        if self.rules is not None and self.rules.window_alerts is not None:
+            return self.rules.window_alerts.name
         if self.rules is not None and self.rules.alerting.name:
             return self.rules.alerting.name
         return alert_name(self.name) + "ErrorBudgetBurn"

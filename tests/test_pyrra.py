@@ -106,6 +106,11 @@ def test_a_pyrra_slo_naming_a_qtenancy_sli_is_computed_too(tmp_path):
     (spec,) = load_specs(path)
     assert (spec.sli, spec.group_by, spec.objective, spec.window.seconds) == (SliId.M1, Grouping.TENANT, 0.9, 28 * 86400)
     assert plan([spec])[0].describe() == "rules and analytical SLI M1"
+    own = spec.rules.burn_windows(default_burn_windows())
+    assert [(w.short_seconds, w.long_seconds, w.factor(own.period_seconds)) for w in own.pairs] == [
+        (300, 3600, 14), (1800, 6 * 3600, 7), (2 * 3600, 86400, 2), (6 * 3600, 4 * 86400, 1)], \
+        "the analytical path burns over Pyrra's windows too"
+    assert spec.alert_name == "ErrorBudgetBurn", "and names its episodes as Pyrra's alert"
     rows = [{"tenant": "a", "finished_at": T0 + timedelta(minutes=i), "usable": i != 3}
             for i in range(10)]
     row = sli_table(spec, Tables(_jobs(rows), EMPTY), T0 + timedelta(hours=1)).row(0, named=True)
