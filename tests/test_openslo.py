@@ -27,7 +27,8 @@ OSLO = ROOT / "tests" / "fixtures" / "oslo"
 
 SOURCE_ANY = r"spec\.indicator\.spec\.ratioMetric\.total\.metricSource\.type: metric source type 'Any' is not supported"
 REFUSED = {
-    "budgeting-method__occurences-slo.yaml": r"spec\.indicator\.spec\.thresholdMetric: a thresholdMetric SLI is not supported",
+    "budgeting-method__occurences-slo.yaml":
+        r"spec\.indicator\.spec\.thresholdMetric\.metricSource\.type: metric source type 'Any' is not supported",
     "budgeting-method__ratio-timeslices.yaml": SOURCE_ANY,
     "budgeting-method__timeslices-slo.yaml": r"spec\.timeWindow\[0\]: a calendar-aligned window of 1m is not supported",
     "treat-low-traffic-as-equally-important__timeslices-slo.yaml": SOURCE_ANY,
@@ -198,4 +199,36 @@ def test_ratio_timeslices_and_time_slices_of_a_jobs_table_sli(tmp_path):
     path.write_text(yaml.safe_dump(slo("Timeslices", {"type": "qtenancy", "spec": {"sli": "M1"}})))
     with pytest.raises(SpecError, match=r"spec\.budgetingMethod: Timeslices budgeting of an SLI computed from the jobs "
                                         r"table is not supported"):
+        load_specs(path)
+
+
+def test_prometheus_threshold_metric_per_sample_and_per_slice(tmp_path):
+    """The specification's thresholdMetric example (search latency under 500 ms), its source made Prometheus."""
+    def slo(method: str, objective: dict) -> dict:
+        return {"apiVersion": "openslo/v1", "kind": "SLO", "metadata": {"name": "search-slo"},
+                "spec": {"service": "web-shop", "budgetingMethod": method, "objectives": [objective],
+                         "timeWindow": [{"duration": "2w", "isRolling": True}],
+                         "indicator": {"metadata": {"name": "search-latency"}, "spec": {"thresholdMetric": {
+                             "metricSource": {"type": "Prometheus", "spec": {"query": "search_latency_ms"}}}}}}}
+    path = tmp_path / "threshold.yaml"
+    path.write_text(yaml.safe_dump_all([
+        slo("Occurrences", {"op": "lt", "value": 500, "target": 0.99}),
+        {**slo("Timeslices", {"op": "lt", "value": 500, "target": 0.99, "timeSliceTarget": 0.9, "timeSliceWindow": "2m"}),
+         "metadata": {"name": "search-slices"}},
+    ]))
+    per_sample, per_slice = load_specs(path)
+    generation = Generation(default_burn_windows(), {}, "test")
+    assert slo_rules(per_sample.rules, generation).sli.rules[0]["expr"] == \
+        "(1 - (avg_over_time(((search_latency_ms) < bool 500.0)[5m:])))"
+    assert slo_rules(per_slice.rules, generation).sli.rules[0]["expr"] == \
+        "(avg_over_time(((avg_over_time(((search_latency_ms) < bool 500.0)[2m:30s])) < bool 0.9)[5m:2m]))"
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", str(path), "-o", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    checked = subprocess.run([system_tool("promtool"), "check", "rules", str(out / "rules" / "slo-rules.yaml")],
+                             capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    path.write_text(yaml.safe_dump(slo("Occurrences", {"target": 0.99})))
+    with pytest.raises(SpecError, match=r"spec\.objectives\[0\]: an objective of a thresholdMetric SLI needs op and value"):
         load_specs(path)

@@ -15,8 +15,10 @@ What an SLO becomes:
   share of bad slices of ``timeSliceWindow`` (or one minus the slices' average ratio) over each window;
 - its alerts: each burn-rate ``AlertCondition`` of its ``alertPolicies`` as the alert it describes, else
   the page and ticket multiwindow burn alerts.
-Refused, naming the feature: ``thresholdMetric`` SLIs, time-slice budgeting of a jobs-table SLI, composite
-SLOs, calendar windows other than a month or a week, other metric sources.
+- a Prometheus ``thresholdMetric``: the share of its samples meeting each objective's ``op`` and ``value``,
+  budgeted per sample (Occurrences) or per time slice;
+Refused, naming the feature: time slices or thresholds over a jobs-table SLI, composite SLOs, calendar windows
+other than a month or a week, other metric sources.
 """
 
 from __future__ import annotations
@@ -128,33 +130,55 @@ def _occurrences(ratio: RatioMetric, q: dict[str, str]) -> dict[str, str]:
     return {"error_ratio_query": q["raw"] if ratio.raw_type == "failure" else f"1 - ({q['raw']})"}
 
 
+def _success(indicator: Sli, objective: Objective, resolution: str, where: str, field: str, at: str) -> str:
+    """The share of good events over ``{{.window}}``: good/total, 1 - bad/total, a raw success ratio, or the share
+    of a threshold metric's samples (taken every ``resolution``) that meet the objective's ``op`` and ``value``."""
+    if (threshold := indicator.spec.threshold_metric) is not None:
+        if objective.op is None or objective.value is None:
+            raise SpecError(f"{where}: {at}: an objective of a thresholdMetric SLI needs op and value")
+        query = _query(threshold, False, where, f"{field}.thresholdMetric", resolution)
+        return (f"avg_over_time((({query}) {OPERATORS[objective.op]} bool {objective.value!r})"
+                f"[{{{{.window}}}}:{resolution}])")
+    ratio = indicator.spec.ratio_metric
+    q = _queries(ratio, where, f"{field}.ratioMetric", resolution)
+    if "bad" in q:
+        return f"1 - ({q['bad']}) / ({q['total']})"
+    if "good" in q:
+        return f"({q['good']}) / ({q['total']})"
+    return q["raw"] if ratio.raw_type == "success" else f"1 - ({q['raw']})"
+
+
 BAD_SLICE = {"gt": "<=", "gte": "<", "lt": ">=", "lte": ">", None: "<"}
-"""A time slice is bad when its ratio fails the objective's ``op`` against ``timeSliceTarget`` (default: gte)."""
+"""A time slice is bad when its ratio fails ``timeSliceTarget`` by the objective's ``op`` (default: gte); the
+``op`` of a thresholdMetric objective compares samples, so its slices are good from ``timeSliceTarget`` up."""
 
 
-def _time_slices(ratio: RatioMetric, method: str, objective: Objective, where: str, field: str, at: str) -> str:
+def _time_slices(indicator: Sli, method: str, objective: Objective, where: str, field: str, at: str) -> str:
     """The error ratio of time-slice budgeting over a window, as a subquery over slices of ``timeSliceWindow``:
-    the share of bad slices (Timeslices) or one minus the slices' average ratio (RatioTimeslices). A counter
-    is sampled four times a slice."""
+    the share of bad slices (Timeslices) or one minus the slices' average ratio (RatioTimeslices). A counter or
+    a threshold metric is sampled four times a slice."""
     size = objective.time_slice_window
     if size is None:
         raise SpecError(f"{where}: {at}.timeSliceWindow: required with {method} budgeting")
     seconds = float(size) * 60 if isinstance(size, (int, float)) else shorthand_seconds(size)
     slice_ = format_duration(seconds)
-    q = _queries(ratio, where, field, format_duration(seconds / 4))
-    if "bad" in q:
-        success = f"1 - ({q['bad']}) / ({q['total']})"
-    elif "good" in q:
-        success = f"({q['good']}) / ({q['total']})"
-    else:
-        success = q["raw"] if ratio.raw_type == "success" else f"1 - ({q['raw']})"
-    per_slice = with_window(success, slice_)
+    per_slice = with_window(_success(indicator, objective, format_duration(seconds / 4), where, field, at), slice_)
     if method == "RatioTimeslices":
         return f"1 - avg_over_time(({per_slice})[{{{{.window}}}}:{slice_}])"
     if objective.time_slice_target is None:
         raise SpecError(f"{where}: {at}.timeSliceTarget: required with Timeslices budgeting")
-    return (f"avg_over_time((({per_slice}) {BAD_SLICE[objective.op]} bool {objective.time_slice_target!r})"
-            f"[{{{{.window}}}}:{slice_}])")
+    bad = BAD_SLICE[None if indicator.spec.threshold_metric else objective.op]
+    return f"avg_over_time((({per_slice}) {bad} bool {objective.time_slice_target!r})[{{{{.window}}}}:{slice_}])"
+
+
+def _error(indicator: Sli, method: str, objective: Objective, where: str, field: str, at: str) -> dict[str, str]:
+    """The objective's error ratio for the rules, by the SLO's budgeting method."""
+    if method != "Occurrences":
+        return {"error_ratio_query": _time_slices(indicator, method, objective, where, field, at)}
+    ratio = indicator.spec.ratio_metric
+    if ratio is not None:
+        return _occurrences(ratio, _queries(ratio, where, f"{field}.ratioMetric"))
+    return {"error_ratio_query": f"1 - ({_success(indicator, objective, '', where, field, at)})"}
 
 
 def _conditions(slo: Slo, named: _Named, where: str) -> tuple[BurnCondition, ...]:
@@ -198,42 +222,41 @@ def _from_slo(slo: Slo, context: FileContext, where: str) -> list[SloSpec]:
                           "one indicator per SLO")
     indicator: Sli = spec.indicator or named.get("SLI", spec.indicator_ref, "spec.indicatorRef")
     field = "spec.indicator.spec" if spec.indicator else f"SLI {indicator.metadata.name}: spec"
-    if indicator.spec.threshold_metric is not None:
-        raise _refuse(where, f"{field}.thresholdMetric", "a thresholdMetric SLI", "its SLIs are ratioMetric")
-    ratio = indicator.spec.ratio_metric
-    types = {name: _source_type(m, named, f"{field}.ratioMetric.{name}") for name, m in ratio.parts().items()}
+    threshold, ratio = indicator.spec.threshold_metric, indicator.spec.ratio_metric
+    parts, kind = ({"": threshold}, "thresholdMetric") if threshold else (ratio.parts(), "ratioMetric")
+    types = {name: _source_type(m, named, f"{field}.{kind}.{name}".rstrip(".")) for name, m in parts.items()}
     kinds = {t.lower() for t in types.values()}
     labels = {**indicator.metadata.flat_labels(), **slo.metadata.flat_labels()}
     sli, why = catalogue_id(labels, where)
     window = _window(slo, context.default_window, where)
-    queries: dict[str, str] = {}
     method = spec.budgeting_method
-    if kinds == {"qtenancy"}:
+    rules_made = kinds == {"prometheus"}
+    if kinds == {"qtenancy"} and ratio is not None:
         part = "total" if ratio.total is not None else "raw"
-        sli, why = catalogue_id({"qtenancy_sli": str(ratio.parts()[part].metric_source.spec.get("sli", ""))},
+        sli, why = catalogue_id({"qtenancy_sli": str(parts[part].metric_source.spec.get("sli", ""))},
                                 f"{where}: {field}.ratioMetric.{part}.metricSource.spec.sli")
-    elif kinds == {"prometheus"}:
-        queries = _queries(ratio, where, f"{field}.ratioMetric")
-        if method != "Occurrences":
-            sli, why = None, f"its budget counts time slices ({method}), which only its rules do"
-    elif sli is None:
-        raise _refuse(where, f"{field}.ratioMetric.total.metricSource.type",
+    elif rules_made and (method != "Occurrences" or threshold is not None):
+        sli, why = None, "its budget counts time slices or threshold samples, which only its rules do"
+    elif not rules_made and sli is None:
+        typed = "total" if ratio is not None and ratio.total is not None else ("raw" if ratio is not None else "")
+        raise _refuse(where, f"{field}.{kind}.{typed}.metricSource.type".replace("..", "."),
                       f"metric source type {'/'.join(sorted(set(types.values())))!r}",
                       "rules come from Prometheus queries; label the SLO qtenancy_sli: M1..M8 to compute a qtenancy "
                       "SLI from the jobs table instead")
-    if method != "Occurrences" and not queries:
-        raise _refuse(where, "spec.budgetingMethod", f"{method} budgeting of an SLI computed from the jobs table",
-                      "time slices are budgeted in the rules made from Prometheus queries")
-    conditions = _conditions(slo, named, where) if queries else ()
+    if not rules_made and (method != "Occurrences" or threshold is not None):
+        feature = f"{method} budgeting" if method != "Occurrences" else "a thresholdMetric"
+        raise _refuse(where, "spec.budgetingMethod" if method != "Occurrences" else f"{field}.thresholdMetric",
+                      f"{feature} of an SLI computed from the jobs table",
+                      "time slices and thresholds are budgeted in the rules made from Prometheus queries")
+    conditions = _conditions(slo, named, where) if rules_made else ()
     specs = []
     for i, objective in enumerate(spec.objectives):
         name = slo.metadata.name if len(spec.objectives) == 1 else f"{slo.metadata.name}-{i}"
         made = SloSpec(name=name, service=spec.service, objective=objective.ratio, window=window, source=where, sli=sli,
                        description=spec.description, labels=labels, not_computable=why)
         rules = None
-        if queries:
-            error = (_occurrences(ratio, queries) if method == "Occurrences" else {"error_ratio_query": _time_slices(
-                ratio, method, objective, where, f"{field}.ratioMetric", f"spec.objectives[{i}]")})
+        if rules_made:
+            error = _error(indicator, method, objective, where, field, f"spec.objectives[{i}]")
             severity = {"page": SlothAlert(labels={"severity": "page"}), "ticket": SlothAlert(labels={"severity": "ticket"})}
             rules = RuleSource(
                 service=spec.service, name=name, objective_percent=objective.ratio * 100, labels=labels,
