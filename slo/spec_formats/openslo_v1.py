@@ -278,7 +278,7 @@ class OpenSloFormat:
 
     def load(self, document: dict, where: str, context: FileContext) -> list[SloSpec]:
         kind = document.get("kind")
-        model = KINDS.get(kind)
+        model = KINDS.get(kind) if isinstance(kind, str) else None
         if model is None:
             raise SpecError(f"{where}: kind: {kind!r} is not an OpenSLO v1 kind ({', '.join(KINDS)})")
         read = validate_document(model, document, where)
