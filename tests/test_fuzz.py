@@ -3,9 +3,8 @@
 Bad input tried: arbitrary bytes as protobuf, JSON and gzip; valid OTLP bodies with bytes flipped, cut or
 spliced; arbitrary JSON documents, deep nesting included, as OTLP/JSON; arbitrary YAML documents and valid
 specs (qtenancy's own, and Sloth's, OpenSLO's and Pyrra's example files) with fields dropped, retyped or given
-random values. Each must end in a clean refusal (an HTTP 4xx
-status with a reason, or a SpecError naming the file) or be taken; nothing may crash or hang, and data
-taken before and after the garbage must be stored intact.
+random values. Each must end in a clean refusal (an HTTP 4xx status with a reason, or a SpecError naming the
+file) or be taken; nothing may crash or hang, and data taken before and after the garbage must be stored intact.
 """
 
 import gzip
