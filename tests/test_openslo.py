@@ -7,8 +7,6 @@ Bad input tried: an indicatorRef naming no SLI, a policy's targetRef naming no t
 example has one), both target and targetPercent, an unknown kind, a Prometheus source without a query.
 """
 
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -19,7 +17,7 @@ from contract.alert_catalogue import default_burn_windows
 from slo.spec_files import load_all, load_specs
 from slo.specs import SpecError
 
-from .conftest import ROOT, system_tool
+from .conftest import ROOT, promtool_checked_rules
 
 SPEC_EXAMPLES = ROOT.parent / "shared" / "compat" / "openslo-spec-examples"
 README = ROOT / "tests" / "fixtures" / "openslo"
@@ -105,13 +103,7 @@ def test_prometheus_ratio_with_a_readme_alert_policy_becomes_rules(tmp_path):
         "<= (2 * 0.005)" in alert["expr"]
     assert alert["labels"] == {"notification_targets": "on-call-devops-mail-notification",
                                "openslo_alert_policy": "AlertPolicy", "severity": "page"}
-    out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", *map(str, files), "-o", str(out)],
-                          capture_output=True, text=True, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    checked = subprocess.run([system_tool("promtool"), "check", "rules", str(out / "rules" / "slo-rules.yaml")],
-                             capture_output=True, text=True)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    promtool_checked_rules(files, tmp_path / "out")
 
 
 def test_inline_indicator_without_policies_gets_the_burn_alerts_and_its_own_period(tmp_path):
@@ -175,13 +167,7 @@ def test_oslo_timeslices_slo_becomes_rules_over_time_slices(tmp_path):
     first = rules.sli.rules[0]["expr"]
     assert first.startswith("(avg_over_time((((increase((sum(http_requests{") and first.endswith("<= bool 0.95)[5m:1m]))")
     assert "[1m:15s]" in first, "a counter is sampled four times a slice"
-    out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", str(OSLO / "v1.yaml"), "-o", str(out)],
-                          capture_output=True, text=True, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    checked = subprocess.run([system_tool("promtool"), "check", "rules", str(out / "rules" / "slo-rules.yaml")],
-                             capture_output=True, text=True)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    promtool_checked_rules([OSLO / "v1.yaml"], tmp_path / "out")
 
 
 def test_ratio_timeslices_and_time_slices_of_a_jobs_table_sli(tmp_path):
@@ -222,13 +208,7 @@ def test_prometheus_threshold_metric_per_sample_and_per_slice(tmp_path):
         "(1 - (avg_over_time(((search_latency_ms) < bool 500.0)[5m:])))"
     assert slo_rules(per_slice.rules, generation).sli.rules[0]["expr"] == \
         "(avg_over_time(((avg_over_time(((search_latency_ms) < bool 500.0)[2m:30s])) < bool 0.9)[5m:2m]))"
-    out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", str(path), "-o", str(out)],
-                          capture_output=True, text=True, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    checked = subprocess.run([system_tool("promtool"), "check", "rules", str(out / "rules" / "slo-rules.yaml")],
-                             capture_output=True, text=True)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    promtool_checked_rules([path], tmp_path / "out")
     path.write_text(yaml.safe_dump(slo("Occurrences", {"target": 0.99})))
     with pytest.raises(SpecError, match=r"spec\.objectives\[0\]: an objective of a thresholdMetric SLI needs op and value"):
         load_specs(path)

@@ -6,8 +6,6 @@ values are those of Pyrra's own tests (slo/rules_test.go at the fixtures' commit
 Bad input tried: a target over 100, a window that is not a duration, two indicators at once.
 """
 
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -21,7 +19,7 @@ from slo.sli import Tables, sli_table
 from slo.spec_files import load_all, load_specs
 from slo.specs import Grouping, SpecError
 
-from .conftest import ROOT, system_tool
+from .conftest import ROOT, promtool_checked_rules
 from .test_slo import EMPTY, T0, _jobs
 
 FIXTURES = ROOT / "tests" / "fixtures" / "pyrra"
@@ -83,15 +81,8 @@ def test_fourteen_day_windows_and_pyrra_labels():
 
 
 def test_generated_rules_pass_promtool(tmp_path):
-    out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", str(FIXTURES), "-o", str(out)],
-                          capture_output=True, text=True, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    groups = yaml.safe_load((out / "rules" / "slo-rules.yaml").read_text())["groups"]
+    groups = yaml.safe_load(promtool_checked_rules([FIXTURES], tmp_path / "out").read_text())["groups"]
     assert sum(r.get("alert") == "ErrorBudgetBurn" for g in groups for r in g["rules"]) == 4 * 8
-    checked = subprocess.run([system_tool("promtool"), "check", "rules", str(out / "rules" / "slo-rules.yaml")],
-                             capture_output=True, text=True)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_a_pyrra_slo_naming_a_qtenancy_sli_is_computed_too(tmp_path):
