@@ -39,6 +39,12 @@ def _sum(spec: SloSpec, metric: str, series: str) -> str:
     return f"sum by ({spec.group_by.value}) (rate({series}[{{{{.window}}}}]))"
 
 
+def _or_zero(error: str, total: str) -> str:
+    """The error rate, or 0 for a group that has events but never a bad one, whose error series a broker
+    need not have created: so every group has an SLI, a budget and burn rates, at 0 when all is well."""
+    return f"({error} or 0 * {total})"
+
+
 def _queries(spec: SloSpec) -> tuple[str, str]:
     if reason := CATALOGUE[spec.sli].no_burn_alerts:
         raise NotGeneratable(f"{spec.name}: {reason}")
@@ -47,7 +53,7 @@ def _queries(spec: SloSpec) -> tuple[str, str]:
             metric = Metric.JOBS.value
             total = _sum(spec, metric, metric + _matchers(metric, spec, 'outcome!="rejected"'))
             error = _sum(spec, metric, metric + _matchers(metric, spec, 'outcome!="rejected",usable="false"'))
-            return error, total
+            return _or_zero(error, total), total
         case SliId.M2:
             base = Metric.QUEUE_WAIT.value
             threshold = spec.parameters.queue_wait_seconds
@@ -58,7 +64,8 @@ def _queries(spec: SloSpec) -> tuple[str, str]:
             return f"{count} - {within}", count
         case SliId.M5:
             dropped, exported = Metric.TELEMETRY_SPANS_DROPPED.value, Metric.TELEMETRY_SPANS_EXPORTED.value
-            error = _sum(spec, dropped, dropped + _matchers(dropped, spec))
+            error = _or_zero(_sum(spec, dropped, dropped + _matchers(dropped, spec)),
+                             _sum(spec, exported, exported + _matchers(exported, spec)))
             return error, f"{_sum(spec, exported, exported + _matchers(exported, spec))} + {error}"
     raise NotGeneratable(f"{spec.name}: SLI {spec.sli} has no real-time signal in the telemetry contract")
 
@@ -78,5 +85,6 @@ def rule_source(spec: SloSpec, runbook_base: str = RUNBOOK_BASE) -> RuleSource:
             name=spec.alert_name, annotations=annotations,
             page_alert=SlothAlert(labels={"severity": "page"}), ticket_alert=SlothAlert(labels={"severity": "ticket"}),
         ),
-        error_query=error, total_query=total,
+        error_query=error, total_query=total, min_events=spec.min_events,
+        group_labels=() if spec.group_by is Grouping.PLATFORM else (spec.group_by.value,),
     )

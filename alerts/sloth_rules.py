@@ -100,9 +100,20 @@ def _burning(source: RuleSource, seconds: float, speed: str, op: str = ">") -> s
 
 
 def _pair(source: RuleSource, windows: BurnWindows, window: BurnWindow) -> str:
+    """One window pair: both windows burning, and the long one holding enough events when the spec guards it."""
     speed = go_float(window.factor(windows.period_seconds))
     return (f"(\n    {_burning(source, window.short_seconds, speed)}\n    and\n"
-            f"    {_burning(source, window.long_seconds, speed)}\n)")
+            f"    {_burning(source, window.long_seconds, speed)}{_enough_events(source, window.long_seconds)}\n)")
+
+
+def _enough_events(source: RuleSource, seconds: float) -> str:
+    """The low-traffic guard on one long window: its events (the total query's rate times its length, as
+    ``increase`` counts them) at least ``min_events``; nothing at all when the spec sets no guard."""
+    if not source.min_events:
+        return ""
+    total = with_window(source.total_query, format_duration(seconds))
+    return (f"\n    and on({', '.join(source.group_labels)})\n    "
+            f"(({total}) * {go_float(seconds)} >= {source.min_events})")
 
 
 def _sloth_alerts(source: RuleSource, windows: BurnWindows) -> list[dict]:

@@ -66,8 +66,10 @@ def with_pandas(jobs: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
         "M6_total": jobs["execute_end"].notna() & jobs["finished_at"].notna(),
         "M6_good": jobs["execute_end"].notna() & jobs["finished_at"].notna()
         & ((jobs["billed_seconds"] - owed).abs() <= p.billing_tolerance_seconds),
-        "M8_total": closed & jobs["expected_runtime_seconds"].notna(),
-        "M8_good": closed & (jobs["submit_to_result_seconds"] <= p.latency_factor * jobs["expected_runtime_seconds"]),
+        "M8_total": closed & jobs["expected_runtime_seconds"].notna() & jobs["execute_start"].notna(),
+        "M8_good": closed & jobs["execute_start"].notna()
+        & ((jobs["finished_at"] - jobs["execute_start"]).dt.total_seconds()
+           <= p.latency_factor * jobs["expected_runtime_seconds"]),
     }
     frame = pd.DataFrame({"tenant": jobs["tenant"], "backend": jobs["backend"],
                           "day": jobs["submitted_at"].dt.date, **columns})
@@ -86,9 +88,10 @@ SELECT tenant, backend, CAST(submitted_at AS DATE) AS day,
   SUM((execute_end IS NOT NULL AND finished_at IS NOT NULL AND abs(billed_seconds - (
       ceil(epoch_us(execute_end) / ($granularity * 1e6)) - ceil(epoch_us(execute_start) / ($granularity * 1e6))
   ) * $granularity) <= $tolerance)::INT) AS M6_good,
-  SUM((finished_at IS NOT NULL AND outcome <> 'rejected' AND expected_runtime_seconds IS NOT NULL)::INT) AS M8_total,
-  SUM((finished_at IS NOT NULL AND outcome <> 'rejected'
-       AND submit_to_result_seconds <= $factor * expected_runtime_seconds)::INT) AS M8_good
+  SUM((finished_at IS NOT NULL AND outcome <> 'rejected' AND expected_runtime_seconds IS NOT NULL
+       AND execute_start IS NOT NULL)::INT) AS M8_total,
+  SUM((finished_at IS NOT NULL AND outcome <> 'rejected' AND execute_start IS NOT NULL
+       AND epoch_us(finished_at) - epoch_us(execute_start) <= $factor * expected_runtime_seconds * 1e6)::INT) AS M8_good
 FROM jobs GROUP BY ALL ORDER BY ALL
 """
 

@@ -21,6 +21,7 @@ from contract.semconv import STAGES, Attr, Event, Span
 from contract.tables import (
     CALIBRATION_SCHEMA,
     CALIBRATIONS,
+    CORRELATED,
     JOB_SCHEMA,
     JOBS,
     LOGS,
@@ -35,7 +36,6 @@ from contract.tables import (
     write_atomic,
 )
 
-STATE_FILE = "correlated.json"
 JOB_SPAN_PREFIX = f"{Span.JOB.value}."
 _US = pl.Datetime("us", "UTC")
 
@@ -265,7 +265,7 @@ def correlate(store: Path) -> Correlation:
         quarantine_part(store, part, reason)
     for table in (JOBS, CALIBRATIONS):
         shutil.rmtree(store / table, ignore_errors=True)
-    (store / STATE_FILE).unlink(missing_ok=True)
+    (store / CORRELATED).unlink(missing_ok=True)
     rebuilt = _correlate(store)
     return replace(rebuilt, quarantined={**bad, **rebuilt.quarantined})
 
@@ -280,7 +280,7 @@ def _seen(state_path: Path) -> dict:
 
 
 def _correlate(store: Path) -> Correlation:
-    state_path = store / STATE_FILE
+    state_path = store / CORRELATED
     seen = _seen(state_path)
     current = {**_parts(store, SPANS), **_parts(store, LOGS)}
     new = sorted(p for p, stamp in current.items() if seen.get(p) != stamp)
@@ -304,7 +304,7 @@ def _correlate(store: Path) -> Correlation:
         calibrations = calibrations.join(changed.lazy(), on="calibration_trace_id", how="semi")
     jobs_rebuilt = _upsert(store, JOBS, "provenance_id", "submitted_at", jobs_from(spans, logs).collect())
     calibrations_rebuilt = _upsert(store, CALIBRATIONS, "calibration_trace_id", "ended_at", calibrations.collect())
-    tmp = state_path.with_name(f".{STATE_FILE}.tmp")
+    tmp = state_path.with_name(f".{CORRELATED}.tmp")
     tmp.write_text(json.dumps(current, indent=0, sort_keys=True))
     tmp.replace(state_path)
     return Correlation(len(new), jobs_rebuilt, calibrations_rebuilt, _count(store), bad)

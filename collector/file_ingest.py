@@ -1,6 +1,7 @@
-"""Ingesting files written by the OpenTelemetry Collector's file exporter: one OTLP/JSON request per line.
+"""Ingesting OTLP/JSON files: the OpenTelemetry Collector's file exporter (one request per line), or one
+request as a whole document, pretty-printed (as OpenTelemetry's own examples and most tools write it).
 
-So qtenancy can sit behind a real OpenTelemetry Collector. Each line goes through the same checks and
+So qtenancy can sit behind a real OpenTelemetry Collector. Each request goes through the same checks and
 write-ahead log as a network request; a bad line is reported with its file and line number and skipped,
 and every good line before and after it is kept.
 """
@@ -31,28 +32,41 @@ class FileReport:
     errors: list[str] = field(default_factory=list)
 
 
-def _lines(path: Path) -> Iterator[str]:
+def _text(path: Path) -> str:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as handle:
-        yield from handle
+        return handle.read()
+
+
+def _documents(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, JSON text) of each request: the whole text when its first line does not hold a whole
+    JSON value (a pretty-printed document), else each non-empty line."""
+    lines = text.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return
+    try:
+        json.loads(lines[first])
+    except json.JSONDecodeError:
+        yield first + 1, "\n".join(lines[first:])
+        return
+    yield from ((number, line) for number, line in enumerate(lines, start=1) if line.strip())
 
 
 def ingest_file(path: Path, ingestor: Ingestor, principal: Principal) -> FileReport:
     report = FileReport(path)
     try:
-        lines = list(enumerate(_lines(path), start=1))
+        documents = list(_documents(_text(path)))
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         report.errors.append(f"{path}: cannot read: {exc}")
         return report
-    for number, line in lines:
-        if not line.strip():
-            continue
+    for number, line in documents:
         report.lines += 1
         where = f"{path}:{number}"
         try:
             document = json.loads(line)
         except json.JSONDecodeError as exc:
-            report.errors.append(f"{where}: not JSON: {exc}")
+            report.errors.append(f"{path}:{number + exc.lineno - 1}: not JSON: {exc.msg} (column {exc.colno})")
             continue
         signals = [SIGNAL_OF_KEY[k] for k in SIGNAL_OF_KEY if isinstance(document, dict) and k in document]
         if len(signals) != 1:

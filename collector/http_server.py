@@ -35,10 +35,11 @@ from collector.otlp_payload import (
     parse,
     response,
 )
-from collector.reads import jobs_for, trace_for
+from collector.reads import as_documents, jobs_for, trace_for
 from collector.tenancy import TokenBook, UnknownToken
 from collector.wal import WalFullError
 from common.audit import AuditLog
+from contract.tables import NoJobs
 
 GRPC_CODE = {400: code_pb2.INVALID_ARGUMENT, 401: code_pb2.UNAUTHENTICATED, 408: code_pb2.DEADLINE_EXCEEDED,
              413: code_pb2.RESOURCE_EXHAUSTED, 415: code_pb2.INVALID_ARGUMENT, 429: code_pb2.RESOURCE_EXHAUSTED,
@@ -136,10 +137,12 @@ class OtlpHttpApp:
         try:
             jobs = await asyncio.get_running_loop().run_in_executor(
                 self._decoders, jobs_for, self._store, principal, since, until, limit)
+        except NoJobs:
+            jobs = None
         except FileNotFoundError:
             raise _json_error(web.HTTPNotFound, "no jobs have been correlated yet") from None
-        await self._record(_actor(principal), "read_jobs", request.path_qs, rows=jobs.height)
-        return web.Response(text=jobs.write_json(), content_type=JSON)
+        await self._record(_actor(principal), "read_jobs", request.path_qs, rows=0 if jobs is None else jobs.height)
+        return web.Response(text="[]" if jobs is None else jobs.write_json(), content_type=JSON)
 
     async def _trace(self, request: web.Request) -> web.Response:
         principal = self._reader(request)
@@ -153,7 +156,7 @@ class OtlpHttpApp:
         if found is None:
             raise _json_error(web.HTTPNotFound, f"no job {pid}")
         spans, logs = found
-        body = {"spans": json.loads(spans.write_json()), "logs": json.loads(logs.write_json())}
+        body = {"spans": as_documents(spans), "logs": as_documents(logs)}
         return web.Response(text=json.dumps(body), content_type=JSON)
 
     async def _healthy(self, request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ cannot even learn that a provenance ID exists.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import polars as pl
 
 from collector.tenancy import Principal
 from contract.semconv import Attr
-from contract.tables import LOGS, SPANS, read_jobs, scan
+from contract.tables import JSON_COLUMNS, LOGS, SPANS, read_jobs, scan
 
 
 def _visible(jobs: pl.LazyFrame, principal: Principal) -> pl.LazyFrame:
@@ -41,3 +42,14 @@ def trace_for(store: Path, principal: Principal, provenance_id: str) -> tuple[pl
     spans = scan(store, SPANS).filter(pl.col("trace_id") == provenance_id).sort("start_ns", "span_id").collect()
     logs = scan(store, LOGS).filter(pl.col(pid) == provenance_id).sort("time_ns").collect()
     return spans, logs
+
+
+def as_documents(frame: pl.DataFrame) -> list[dict]:
+    """Rows as JSON-ready dicts, with the JSON-document columns (attributes, span events and links, the
+    resource and scope) as structures: a trace read shows an exception event as an object."""
+    rows = json.loads(frame.write_json())
+    for row in rows:
+        for column in JSON_COLUMNS:
+            if isinstance(row.get(column), str):
+                row[column] = json.loads(row[column])
+    return rows

@@ -112,11 +112,47 @@ def _split(attributes) -> tuple[dict, dict]:
     return contract, other
 
 
-def _service(resource) -> str | None:
-    for kv in resource.attributes:
-        if kv.key == "service.name":
-            return kv.value.string_value
-    return None
+@dataclass(frozen=True)
+class Origin:
+    """The resource and instrumentation scope a batch of records came from, as stored with each record."""
+
+    service: str | None
+    resource_attributes: str | None
+    scope_name: str | None
+    scope_version: str | None
+    scope_attributes: str | None
+
+    def append_to(self, columns: dict[str, list]) -> None:
+        columns["resource_attributes"].append(self.resource_attributes)
+        columns["scope_name"].append(self.scope_name)
+        columns["scope_version"].append(self.scope_version)
+        columns["scope_attributes"].append(self.scope_attributes)
+
+
+def _json(value) -> str | None:
+    return json.dumps(value, sort_keys=True) if value else None
+
+
+def _attributes(key_values) -> dict:
+    return {kv.key: _value(kv.value) for kv in key_values}
+
+
+def _origin(resource, scope) -> Origin:
+    attributes = _attributes(resource.attributes)
+    service = attributes.get("service.name")
+    return Origin(service if isinstance(service, str) else None, _json(attributes), scope.name or None,
+                  scope.version or None, _json(_attributes(scope.attributes)))
+
+
+def _events(span) -> str | None:
+    """Span events (an exception is one, with ``exception.*`` attributes), in order."""
+    return _json([{"time_ns": e.time_unix_nano, "name": e.name,
+                   "attributes": _attributes(e.attributes)} for e in span.events])
+
+
+def _links(span) -> str | None:
+    return _json([{"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex(),
+                   "attributes": _attributes(link.attributes)} for link in span.links])
 
 
 def _check_sender(record_name: str, trace_id: str, contract: dict, tenant: str | None) -> None:
@@ -154,13 +190,14 @@ def _time(value: int, what: str) -> int:
     return value
 
 
-def _common(columns: dict[str, list], service: str | None, tenant: str | None, contract: dict, other: dict) -> None:
+def _common(columns: dict[str, list], origin: Origin, tenant: str | None, contract: dict, other: dict) -> None:
     """The columns spans and log records share: where they came from, and their attributes."""
-    columns["service_name"].append(service)
+    columns["service_name"].append(origin.service)
     columns["ingest_tenant"].append(tenant)
     for name in _CONTRACT:
         columns[name].append(contract.get(name))
-    columns["attributes"].append(json.dumps(other, sort_keys=True) if other else None)
+    columns["attributes"].append(_json(other))
+    origin.append_to(columns)
 
 
 def _frame(columns: dict[str, list], schema: dict) -> pl.DataFrame:
@@ -170,8 +207,8 @@ def _frame(columns: dict[str, list], schema: dict) -> pl.DataFrame:
 def _spans(request: Message, tenant: str | None, out: Flattened) -> None:
     columns: dict[str, list] = {name: [] for name in SPAN_SCHEMA}
     for resource_spans in request.resource_spans:
-        service = _service(resource_spans.resource)
         for scope_spans in resource_spans.scope_spans:
+            origin = _origin(resource_spans.resource, scope_spans.scope)
             for span in scope_spans.spans:
                 try:
                     trace_id = _id(span.trace_id, 16, "trace ID", True)
@@ -195,7 +232,9 @@ def _spans(request: Message, tenant: str | None, out: Flattened) -> None:
                 columns["end_ns"].append(end)
                 columns["status_code"].append(span.status.code)
                 columns["status_message"].append(span.status.message or None)
-                _common(columns, service, tenant, contract, other)
+                columns["events"].append(_events(span))
+                columns["links"].append(_links(span))
+                _common(columns, origin, tenant, contract, other)
                 out.accepted += 1
     out.tables[SPANS] = _frame(columns, SPAN_SCHEMA)
 
@@ -203,8 +242,8 @@ def _spans(request: Message, tenant: str | None, out: Flattened) -> None:
 def _logs(request: Message, tenant: str | None, out: Flattened) -> None:
     columns: dict[str, list] = {name: [] for name in LOG_SCHEMA}
     for resource_logs in request.resource_logs:
-        service = _service(resource_logs.resource)
         for scope_logs in resource_logs.scope_logs:
+            origin = _origin(resource_logs.resource, scope_logs.scope)
             for record in scope_logs.log_records:
                 name = record.event_name
                 try:
@@ -225,7 +264,7 @@ def _logs(request: Message, tenant: str | None, out: Flattened) -> None:
                 columns["severity_text"].append(record.severity_text or None)
                 columns["event_name"].append(name or None)
                 columns["body"].append(body if isinstance(body, str) or body is None else json.dumps(body, sort_keys=True))
-                _common(columns, service, tenant, contract, other)
+                _common(columns, origin, tenant, contract, other)
                 out.accepted += 1
     out.tables[LOGS] = _frame(columns, LOG_SCHEMA)
 
@@ -233,6 +272,36 @@ def _logs(request: Message, tenant: str | None, out: Flattened) -> None:
 def _number(point) -> float | None:
     kind = point.WhichOneof("value")
     return None if kind is None else float(getattr(point, kind))
+
+
+def _buckets(side) -> dict:
+    return {"offset": side.offset, "counts": list(side.bucket_counts)}
+
+
+def _distribution(kind: str, point) -> str | None:
+    """A histogram's buckets (explicit or exponential) or a summary's quantiles, with min and max when set."""
+    if kind == "histogram":
+        shape = {"bounds": list(point.explicit_bounds), "counts": list(point.bucket_counts)}
+    elif kind == "exponential_histogram":
+        shape = {"scale": point.scale, "zero_count": point.zero_count, "zero_threshold": point.zero_threshold,
+                 "positive": _buckets(point.positive), "negative": _buckets(point.negative)}
+    elif kind == "summary":
+        shape = {"quantiles": [[q.quantile, q.value] for q in point.quantile_values]}
+    else:
+        return None
+    for bound in ("min", "max"):
+        if bound in point.DESCRIPTOR.fields_by_name and point.HasField(bound):
+            shape[bound] = getattr(point, bound)
+    return _json(shape)
+
+
+def _exemplars(point) -> str | None:
+    """Exemplars link a point to the trace (a provenance ID) that produced it."""
+    if not hasattr(point, "exemplars"):
+        return None
+    return _json([{"time_ns": e.time_unix_nano, "value": _number(e), "trace_id": e.trace_id.hex() or None,
+                   "span_id": e.span_id.hex() or None,
+                   "attributes": _attributes(e.filtered_attributes)} for e in point.exemplars])
 
 
 def _check_metric_sender(name: str, contract: dict, other: dict, tenant: str | None) -> None:
@@ -250,7 +319,7 @@ def _check_metric_sender(name: str, contract: dict, other: dict, tenant: str | N
 def _metrics(request: Message, tenant: str | None, out: Flattened) -> None:
     columns: dict[str, list] = {name: [] for name in METRIC_POINT_SCHEMA}
 
-    def add(metric, kind: str, point, value: float | None, count: int | None, service: str | None) -> None:
+    def add(metric, kind: str, point, value: float | None, count: int | None, origin: Origin) -> None:
         try:
             time_ns = _time(point.time_unix_nano, "time")
             contract, other = _split(point.attributes)
@@ -264,22 +333,25 @@ def _metrics(request: Message, tenant: str | None, out: Flattened) -> None:
         columns["time_ns"].append(time_ns)
         columns["value"].append(value)
         columns["count"].append(count)
-        columns["service_name"].append(service)
+        columns["service_name"].append(origin.service)
         columns["ingest_tenant"].append(tenant)
         columns["attributes"].append(json.dumps({**contract, **other}, sort_keys=True))
+        columns["distribution"].append(_distribution(kind, point))
+        columns["exemplars"].append(_exemplars(point))
+        origin.append_to(columns)
         out.accepted += 1
 
     for resource_metrics in request.resource_metrics:
-        service = _service(resource_metrics.resource)
         for scope_metrics in resource_metrics.scope_metrics:
+            origin = _origin(resource_metrics.resource, scope_metrics.scope)
             for metric in scope_metrics.metrics:
                 kind = metric.WhichOneof("data")
                 if kind in ("gauge", "sum"):
                     for point in getattr(metric, kind).data_points:
-                        add(metric, kind, point, _number(point), None, service)
+                        add(metric, kind, point, _number(point), None, origin)
                 elif kind in ("histogram", "exponential_histogram", "summary"):
                     for point in getattr(metric, kind).data_points:
-                        add(metric, kind, point, point.sum, point.count, service)
+                        add(metric, kind, point, point.sum, point.count, origin)
                 else:
                     out.reject(f"metric {metric.name!r} has no data")
     out.tables[METRIC_POINTS] = _frame(columns, METRIC_POINT_SCHEMA)

@@ -7,7 +7,7 @@ rules fire is an alert the incident list names. Nothing else in the code spells 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from contract.durations import parse_duration
@@ -139,6 +139,21 @@ class BurnWindows:
     @property
     def sli_windows(self) -> list[float]:
         return sorted({w for b in self.pairs for w in (b.short_seconds, b.long_seconds)})
+
+    def scaled(self, factor: float) -> BurnWindows:
+        """Every window and the period times ``factor`` (the factors, ratios of the two, stay): what a
+        Prometheus evaluating in wall time needs when the platform it watches runs ``1/factor`` times faster."""
+        def one(w: BurnWindow) -> BurnWindow:
+            return replace(w, short_seconds=w.short_seconds * factor, long_seconds=w.long_seconds * factor)
+
+        return BurnWindows(self.period_seconds * factor, *(one(w) for w in self.pairs))
+
+
+LOW_TRAFFIC_MIN_EVENTS = 20
+"""A burn-rate alert of one of qtenancy's own SLOs fires only when its long window holds at least this many
+events (a spec's ``min_events`` overrides it; 0 turns the guard off): with fewer, a single bad event is a
+burn rate that pages. Both paths apply it, to the long window of each pair. Sloth's and OpenSLO's specs
+have no such option, so their rules stay exactly what those tools generate."""
 
 
 def default_burn_windows(period_seconds: float = 30 * DAY) -> BurnWindows:

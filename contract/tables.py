@@ -5,7 +5,9 @@ Part of the contract because several rooms write and read them: the collector (f
 emulator's bulk sink write the raw tables, the correlator writes the jobs and calibrations tables, and
 every reader (the SLO engine, the HTTP API, the postmortems) reads them through ``read_jobs`` and
 ``read_calibrations``, which hold them to these schemas. Every attribute of the contract is a typed column
-named as the attribute; anything else a span or log record carries is kept as JSON in ``attributes``.
+named as the attribute; anything else a span or log record carries is kept as JSON in ``attributes``, and
+nothing OTLP carries is dropped: the resource's attributes, the instrumentation scope, span events (such
+as exceptions) and links, and a metric point's buckets, quantiles and exemplars are kept too (as JSON).
 
 Layout: ``<root>/<table>/day=YYYY-MM-DD/<part>.parquet``, written to a temporary name and renamed.
 Every page carries a CRC, so a part damaged on disk is found when it is read back (``read_verified``)
@@ -21,13 +23,21 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from common.durable_files import fsync_directory
-from contract.semconv import ATTRIBUTES, STAGES, Attr
+from contract.semconv import ATTRIBUTES, STAGES, Attr, Span
 
 SPANS, LOGS, METRIC_POINTS, JOBS, CALIBRATIONS = "spans", "logs", "metric_points", "jobs", "calibrations"
 
 ATTRIBUTE_TYPES = {"string": pl.String, "int": pl.Int64, "double": pl.Float64, "boolean": pl.Boolean,
                    "string[]": pl.List(pl.String)}
 CONTRACT_COLUMNS: dict[str, pl.DataType] = {a.name.value: ATTRIBUTE_TYPES[a.type] for a in ATTRIBUTES}
+
+ORIGIN: dict[str, pl.DataType] = {
+    "resource_attributes": pl.String,
+    "scope_name": pl.String,
+    "scope_version": pl.String,
+    "scope_attributes": pl.String,
+}
+"""Where a record came from: its resource (as JSON) and instrumentation scope, for every raw table."""
 
 SPAN_SCHEMA: dict[str, pl.DataType] = {
     "trace_id": pl.String,
@@ -43,6 +53,9 @@ SPAN_SCHEMA: dict[str, pl.DataType] = {
     "ingest_tenant": pl.String,
     **CONTRACT_COLUMNS,
     "attributes": pl.String,
+    "events": pl.String,
+    "links": pl.String,
+    **ORIGIN,
 }
 
 LOG_SCHEMA: dict[str, pl.DataType] = {
@@ -57,6 +70,7 @@ LOG_SCHEMA: dict[str, pl.DataType] = {
     "ingest_tenant": pl.String,
     **CONTRACT_COLUMNS,
     "attributes": pl.String,
+    **ORIGIN,
 }
 
 METRIC_POINT_SCHEMA: dict[str, pl.DataType] = {
@@ -69,9 +83,14 @@ METRIC_POINT_SCHEMA: dict[str, pl.DataType] = {
     "service_name": pl.String,
     "ingest_tenant": pl.String,
     "attributes": pl.String,
+    "distribution": pl.String,
+    "exemplars": pl.String,
+    **ORIGIN,
 }
 
 SCHEMAS = {SPANS: SPAN_SCHEMA, LOGS: LOG_SCHEMA, METRIC_POINTS: METRIC_POINT_SCHEMA}
+JSON_COLUMNS = ("attributes", "events", "links", "resource_attributes", "scope_attributes", "distribution", "exemplars")
+"""The raw tables' columns that hold JSON documents (readers hand them on as structures, not strings)."""
 RECORD_OWNER = pl.coalesce("ingest_tenant", Attr.TENANT.value)
 """Whose a stored span or log record is: its token's tenant, or for a platform token the tenant it names (the
 collector refuses a tenant's record that names another, so the two never disagree)."""
@@ -234,12 +253,25 @@ def _derived(store: Path, table: str) -> pl.LazyFrame | None:
     return pl.scan_parquet(files, hive_partitioning=False, schema=DERIVED[table]) if files else None
 
 
+CORRELATED = "correlated.json"
+"""The correlator's record of the store parts it has read, in the store: its presence means "correlated"."""
+
+
+class NoJobs(FileNotFoundError):
+    """The store was correlated and holds no job: an answer (zero jobs), not a missing table."""
+
+
 def read_jobs(store: Path) -> pl.LazyFrame:
-    """The correlated jobs table in its declared schema; FileNotFoundError before anything is correlated."""
+    """The correlated jobs table in its declared schema. FileNotFoundError says which of three states the
+    store is in: no store at all, not correlated yet, or correlated with no job in it."""
     table = _derived(store, JOBS)
-    if table is None:
+    if table is not None:
+        return table
+    if not store.is_dir():
+        raise FileNotFoundError(f"{store}: no store here (nothing was received or ingested into this data directory)")
+    if not (store / CORRELATED).exists():
         raise FileNotFoundError(f"{store / JOBS}: no jobs table yet; run `qtenancy collector correlate`")
-    return table
+    raise NoJobs(f"{store}: correlated, 0 jobs found (no `{Span.JOB.value}` spans in the store)")
 
 
 def read_calibrations(store: Path) -> pl.LazyFrame:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from qiskit import QuantumCircuit, transpile
+from qiskit.exceptions import QiskitError
 from qiskit_aer import AerSimulator
 from qiskit_aer.noise import (
     NoiseModel,
@@ -21,7 +22,7 @@ from qiskit_aer.noise import (
 )
 
 from emulator.circuits import Circuit
-from emulator.devices import ONE_QUBIT_GATES, DeviceSnapshot
+from emulator.devices import DeviceSnapshot
 
 TRANSPILER_SEED = 11
 
@@ -64,13 +65,13 @@ def compile_circuit(circuit: Circuit, snapshot: DeviceSnapshot) -> CompiledCircu
     compact = QuantumCircuit(len(active))
     gates_1q = np.zeros(snapshot.num_qubits)
     gates_2q = np.zeros(len(snapshot.edges))
-    edge_index = {e: i for i, e in enumerate(snapshot.edges)}
+    edge_index = {c: i for i, c in enumerate(zip(snapshot.edge_gates, snapshot.edges, strict=True))}
     for op, qargs in gates:
         compact.append(op, [index[q] for q in qargs])
-        if op.name in ONE_QUBIT_GATES:
+        if op.name in snapshot.one_qubit_gates:
             gates_1q[qargs[0]] += 1
         elif len(qargs) == 2:
-            gates_2q[edge_index[qargs]] += 1
+            gates_2q[edge_index[op.name, qargs]] += 1
     compact.save_probabilities([index[measured[c]] for c in range(circuit.circuit.num_clbits)])
     depth = max(body.depth(), 1)
     return CompiledCircuit(
@@ -81,10 +82,19 @@ def compile_circuit(circuit: Circuit, snapshot: DeviceSnapshot) -> CompiledCircu
         measured=tuple(measured[c] for c in range(circuit.circuit.num_clbits)),
         gates_1q=gates_1q,
         gates_2q=gates_2q,
-        duration=float(tc.estimate_duration(snapshot.target, unit="s")),
+        duration=_duration(tc, body, snapshot),
         activity=float(gates_2q.sum()) / depth,
         ideal=circuit.ideal_probabilities,
     )
+
+
+def _duration(transpiled: QuantumCircuit, body: QuantumCircuit, snapshot: DeviceSnapshot) -> float:
+    """The circuit's duration on the device's critical path; where the snapshot lacks an instruction's
+    duration (some older devices publish none for measurement), every layer counts as a 2q gate."""
+    try:
+        return float(transpiled.estimate_duration(snapshot.target, unit="s"))
+    except QiskitError:
+        return float((body.depth() + 1) * np.median(snapshot.duration_2q))
 
 
 def predicted_fidelity(compiled: CompiledCircuit, snapshot: DeviceSnapshot, factor: float) -> float:
@@ -138,14 +148,15 @@ class DistributionCache:
         scale = drift_scale(self.step, bucket)
         union = sorted({q for compiled in batch for q in compiled.physical})
         index = {q: i for i, q in enumerate(union)}
-        noise = NoiseModel(basis_gates=sorted({*ONE_QUBIT_GATES, snapshot.two_qubit_gate, "rz"}))
+        noise = NoiseModel(basis_gates=sorted({*snapshot.one_qubit_gates, *snapshot.virtual_gates,
+                                               *snapshot.two_qubit_gates}))
         for q in union:
-            for gate in ONE_QUBIT_GATES:
+            for gate in snapshot.one_qubit_gates:
                 noise.add_quantum_error(self._error_1q(snapshot, bucket, scale, q), gate, [index[q]])
         for e, (a, b) in enumerate(snapshot.edges):
             if a in index and b in index:
                 noise.add_quantum_error(
-                    self._error_2q(snapshot, bucket, scale, e), snapshot.two_qubit_gate, [index[a], index[b]]
+                    self._error_2q(snapshot, bucket, scale, e), snapshot.edge_gates[e], [index[a], index[b]]
                 )
         circuits = []
         for compiled in batch:

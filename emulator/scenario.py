@@ -324,10 +324,26 @@ def load_scenario(path: Path) -> Scenario:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     try:
-        return Scenario.model_validate(raw)
+        scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
         lines = [f"{path}: invalid scenario"]
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"]) or "(top level)"
             lines.append(f"  {where}: {err['msg']}")
         raise ScenarioError("\n".join(lines)) from None
+    if problems := _device_problems(scenario):
+        raise ScenarioError("\n".join([f"{path}: invalid scenario", *problems]))
+    return scenario
+
+
+def _device_problems(scenario: Scenario) -> list[str]:
+    """Each backend's device is one the emulator can model (it reads the device's snapshot to know)."""
+    from emulator.devices import UnsupportedDevice, check_device
+
+    problems = []
+    for i, backend in enumerate(scenario.backends):
+        try:
+            check_device(backend.device)
+        except UnsupportedDevice as exc:
+            problems.append(f"  backends.{i}.device: {exc}")
+    return problems

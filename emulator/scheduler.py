@@ -1,7 +1,8 @@
 """The scheduler: calibration-aware routing, then fair-share, priority and reservations per backend.
 
 Routing picks a backend when a job is admitted (best expected fidelity under the tenant's floor
-and cost policy, traded against the backlog); each backend then serves its queue by priority tier
+and cost policy, traded against the backlog; when no backend is predicted to meet the floor, the one
+predicted closest to it); each backend then serves its queue by priority tier
 (promoted by aging up to the top tier, so nothing starves) and, within a tier, by the tenant
 furthest below its quota share of decayed backend time.
 """
@@ -117,7 +118,8 @@ class Scheduler:
             score = fidelity - self._wait_weight * wait - self._cost_weight[job.tenant] * self._relative_price[b]
             if owner == job.tenant:
                 score += RESERVED_BONUS
-            key = (fidelity >= self._floor[job.tenant], score)
+            floor_met = fidelity >= self._floor[job.tenant]
+            key = (floor_met, score if floor_met else fidelity)
             if best is None or key > best:
                 best, chosen = key, Route(b, fidelity, key[0])
         if chosen is not None:

@@ -171,8 +171,7 @@ class Simulation:
     def _initial_events(self) -> None:
         interval = self.scenario.calibration.interval
         for b in range(len(self.b.views)):
-            # the run starts from a fresh calibration; later runs are staggered across backends
-            self._calibrate_now(b, 0.0, next_due=interval * (b + 1) / len(self.b.views))
+            self._calibrate_now(b, 0.0, next_due=interval * (b + 1) / len(self.b.views), steady=True)
         for b, start, end, tenant in self.scheduler.reservation_windows():
             self._push(start, RES_START, b, tenant)
             self._push(end, RES_END, b, tenant)
@@ -423,14 +422,16 @@ class Simulation:
         self._calibrate_now(b, now)
         self._dispatch(b, now)
 
-    def _calibrate_now(self, b: int, now: float, next_due: float | None = None) -> None:
+    def _calibrate_now(self, b: int, now: float, next_due: float | None = None, steady: bool = False) -> None:
         """Re-tune, measure and judge backend ``b``; take it out of rotation after repeated failures.
 
-        After a pass the next run is due one interval later, or at ``next_due`` when given.
+        After a pass the next run is due one interval later, or at ``next_due`` when given. The run
+        starts in steady operation (``steady``): every backend freshly and well tuned, later runs
+        staggered across backends, so a run's first hour is no different from any other.
         """
         st = self.b
         policy = self.scenario.calibration
-        st.drift[b].retune(now)
+        st.drift[b].retune(now, reliable=steady)
         bucket = st.drift[b].bucket(now)
         m = measure(st.snapshots[b], drift_scale(policy.drift.step, bucket), policy, self._calibration_rng)
         self._calibration_counter += 1

@@ -89,8 +89,8 @@ def run_demo(scenario: Scenario, seed: int, specs: list[SloSpec], out: Path, bar
     faults = run.ground_truth["faults"]
     task = bar.add_task("6/6 postmortems", total=max(found.height, 1))
     for row in found.iter_rows(named=True):
-        write_postmortem(specs, tables, detections, Scope(row["start"], row["resolved_at"]), faults,
-                         out / "postmortems" / row["incident"])
+        scope = Scope(row["start"], row["resolved_at"], incident=row["incident"])
+        write_postmortem(specs, tables, detections, scope, faults, out / "postmortems" / row["incident"])
         bar.advance(task)
     scored = score(found, faults)
     (out / "incidents.md").write_text("\n".join([

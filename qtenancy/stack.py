@@ -22,6 +22,9 @@ from pathlib import Path
 import psutil
 import yaml
 
+from contract.alert_catalogue import BurnWindows
+from contract.durations import format_duration
+
 STATE = "stack.json"
 ALERTMANAGER_BINARIES = ("alertmanager", "prometheus-alertmanager")
 
@@ -101,6 +104,17 @@ def start_collector(directory: Path, data_dir: Path, http_port: int, grpc_port: 
         stop([started])
         raise
     return started
+
+
+SAMPLES_PER_WINDOW = 5
+"""Scrapes within the shortest burn window, so its ``rate()`` always has points to work with."""
+
+
+def evaluation_interval(windows: BurnWindows) -> str:
+    """Prometheus' scrape and evaluation interval for these (possibly time-scaled) windows: 15 s at most,
+    half a second at the least."""
+    seconds = min(15.0, max(0.5, windows.sli_windows[0] / SAMPLES_PER_WINDOW))
+    return format_duration(seconds)
 
 
 def up(directory: Path, rules: Path, emulate_args: list[str], interval: str = "5s") -> tuple[Ports, list[Started]]:

@@ -2,7 +2,8 @@
 
 Events are counted in fixed steps on a complete grid (every group, every step, zero where nothing
 happened); each window's bad and total events are rolling sums over that grid, so the burn rate at a
-step covers exactly the window ending there. The windows and factors are the alert catalogue's, the same
+step covers exactly the window ending there. An alert also needs ``min_events`` in its long window (the
+low-traffic guard, as the generated rules have it). The windows and factors are the alert catalogue's, the same
 the generated rules use (for 30 days: page on 1h and 5m above 14.4, or 6h and 30m above 6; ticket on 1d
 and 2h above 3, or 3d and 6h above 1). Also the forecast of when the budget runs out.
 """
@@ -41,8 +42,13 @@ def _burn(bad: pl.Expr, total: pl.Expr, objective: float) -> pl.Expr:
     return ratio / allowed
 
 
+def events_column(seconds: float) -> str:
+    return f"events_{format_duration(seconds)}"
+
+
 def burn_rates(events: pl.LazyFrame, objective: float, start: datetime, end: datetime,
-               windows: BurnWindows | None = None, step_seconds: int = STEP_SECONDS) -> pl.DataFrame:
+               windows: BurnWindows | None = None, step_seconds: int = STEP_SECONDS,
+               min_events: int = 0) -> pl.DataFrame:
     """Per group and step (labelled by the step's end): the burn rate over every window, and the alerts."""
     windows = windows or default_burn_windows()
     spans = [int(w) for w in windows.sli_windows]
@@ -73,6 +79,11 @@ def burn_rates(events: pl.LazyFrame, objective: float, start: datetime, end: dat
                 ).alias(burn_column(w))
                 for w in spans
             ]
+            + [
+                pl.col("total").rolling_sum(int(a.long_seconds) // step_seconds, min_samples=1).over("group")
+                .alias(events_column(a.long_seconds))
+                for a in windows.pairs
+            ]
         )
         .filter(pl.col("at") > start, pl.col("at") <= end)
     )
@@ -80,6 +91,7 @@ def burn_rates(events: pl.LazyFrame, objective: float, start: datetime, end: dat
     alerts = {
         alert_label(a): (pl.col(burn_column(a.long_seconds)) > factor[alert_label(a)])
         & (pl.col(burn_column(a.short_seconds)) > factor[alert_label(a)])
+        & (pl.col(events_column(a.long_seconds)) >= min_events)
         for a in windows.pairs
     }
     return (

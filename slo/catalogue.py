@@ -121,9 +121,14 @@ CATALOGUE: dict[SliId, Sli] = {
     ),
     SliId.M8: Sli(
         SliId.M8, "submit-to-result latency", Table.JOBS, "finished_at",
-        lambda p: _closed_not_rejected(p) & pl.col("expected_runtime_seconds").is_not_null(),
-        lambda p: pl.col("submit_to_result_seconds") <= p.latency_factor * pl.col("expected_runtime_seconds"),
-        "closed admitted jobs; good: the result came within the factor times the expected runtime",
+        lambda p: _closed_not_rejected(p) & pl.col("expected_runtime_seconds").is_not_null()
+        & pl.col("execute_start").is_not_null(),
+        lambda p: (pl.col("finished_at") - pl.col("execute_start")).dt.total_microseconds()
+        <= p.latency_factor * pl.col("expected_runtime_seconds") * 1e6,
+        "closed admitted jobs that reached a backend; good: from the start of execution to the result (execution, "
+        "post-processing, storage, metering, notification: what the platform controls once the job leaves the "
+        "queue) took at most the factor times the expected runtime. Queue waits are the queue-wait SLI's (M2) and "
+        "follow the tenant's share; a job that never ran is a failure of job success (M1)",
         "SLI M8 has no real-time signal in the telemetry contract: the expected runtime is on the trace only",
     ),
 }

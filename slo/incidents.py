@@ -3,11 +3,13 @@
 A signal is what one alert would have said: its name (the same as the generated Prometheus alert's), its
 severity, the backends and tenants it concerns, when the impact began (``start``), when the alert would
 have fired (``detected_at``) and when the impact ended (``end``). Signals whose spans overlap (within
-``MERGE_GAP``) and share a backend or a tenant, or that name no scope at all, are one incident.
+``MERGE_GAP``) and share a cause are one incident: a backend for the backend's own signals (calibration,
+rotation, outage, fidelity), the tenant for the scheduler's starvation, the tenant's meter for billing, and
+the backends and tenants that hold the bad events of a burn. The tenants a backend signal merely touched
+are its impact, not its cause, so a billing ticket never joins an outage because the tenant ran there.
 
-Burn-rate signals come only from SLIs whose burn-rate alerts the real-time path also generates, so both
-paths page for the same things; each group's first ``WARM_UP`` is skipped, as a fresh Prometheus would
-page on its first few events.
+Burn-rate signals come only from SLIs whose burn-rate alerts the real-time path also generates, with the
+same low-traffic guard, so both paths page for the same things.
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ from slo.sli import NotComputable, Tables, events, window_start
 from slo.specs import SloSpec
 
 MERGE_GAP = timedelta(minutes=30)
-WARM_UP = timedelta(hours=6)
 ONSET_LOOKBACK = timedelta(hours=1)
 SCOPE_SHARE = 0.1
 """A tenant or backend is in a burn signal's scope when it holds at least this share of its bad events."""
@@ -92,12 +93,11 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows:
             continue
         stream = stream.with_columns(pl.lit(None, pl.String).alias(c) for c in CARRIED if c not in stream.columns).lazy()
         own = spec.rules.burn_windows(windows) if spec.rules is not None else windows
-        rates = burn_rates(stream, spec.objective, window_start(spec.window, as_of), as_of, own)
-        first = stream.group_by("group").agg(first_event=pl.col("time").min())
+        rates = burn_rates(stream, spec.objective, window_start(spec.window, as_of), as_of, own,
+                           min_events=spec.min_events)
         bad = stream.filter(~pl.col("good"))
         for severity in (Severity.PAGE.value, Severity.TICKET.value):
-            found = episodes(rates, severity).lazy().join(first, on="group")
-            found = found.filter(pl.col("start") >= pl.col("first_event") + WARM_UP).with_row_index("episode")
+            found = episodes(rates, severity).lazy().with_row_index("episode")
             driven = (
                 found.join(bad, on="group")
                 .filter(pl.col("time") > pl.col("start") - ONSET_LOOKBACK, pl.col("time") <= pl.col("end"))
@@ -264,6 +264,19 @@ def _union(column: str) -> pl.Expr:
     return pl.col(column).list.explode(keep_nulls=False, empty_as_null=False).unique().sort()
 
 
+def _causes(signal: pl.Expr) -> pl.Expr:
+    """Where a signal's cause lies, as ``kind:name`` entries: two signals are related when they share one."""
+    backends = pl.col("backends").fill_null([]).list.eval(pl.format("backend:{}", pl.element()))
+    tenants = pl.col("tenants").fill_null([])
+    return (
+        pl.when(signal == "billing_delta").then(tenants.list.eval(pl.format("meter:{}", pl.element())))
+        .when(signal == "starvation").then(tenants.list.eval(pl.format("tenant:{}", pl.element())))
+        .when(signal == "slo_burn").then(pl.concat_list(
+            backends, tenants.list.eval(pl.format("tenant:{}", pl.element()))))
+        .otherwise(backends)
+    )
+
+
 def group(signals: pl.DataFrame) -> pl.DataFrame:
     """Signals with an ``incident`` id: one incident per connected set of overlapping, related signals."""
     if signals.is_empty():
@@ -272,8 +285,8 @@ def group(signals: pl.DataFrame) -> pl.DataFrame:
     until = signals.select(pl.max_horizontal("end", "detected_at").dt.epoch("s")).to_series().to_numpy()
     gap = MERGE_GAP.total_seconds()
     overlap = (start[:, None] <= until[None, :] + gap) & (start[None, :] <= until[:, None] + gap)
-    scopes = [set(b) | {f"tenant:{t}" for t in ts} for b, ts in zip(signals["backends"], signals["tenants"], strict=True)]
-    related = np.array([[not a or not b or bool(a & b) for b in scopes] for a in scopes])
+    causes = [set(c) for c in signals.select(_causes(pl.col("signal"))).to_series()]
+    related = np.array([[bool(a & b) for b in causes] for a in causes]) | np.eye(len(causes), dtype=bool)
     _, label = connected_components(overlap & related, directed=False)
     labelled = signals.with_columns(component=pl.Series(label))
     first = labelled.group_by("component").agg(opened=pl.col("start").min(), scope=_union("backends").first())

@@ -34,11 +34,14 @@ class Scope:
     backend: str | None = None
     tenant: str | None = None
     alert: str | None = None
+    incident: str | None = None
+    """One incident: the postmortem is about it alone, not about whatever else overlapped its window."""
 
     def describe(self) -> str:
         parts = [f"{self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC"]
         parts += [f"{name} {value}" for name, value in
-                  (("backend", self.backend), ("tenant", self.tenant), ("alert", self.alert)) if value]
+                  (("incident", self.incident), ("backend", self.backend), ("tenant", self.tenant),
+                   ("alert", self.alert)) if value]
         return ", ".join(parts)
 
 
@@ -216,8 +219,11 @@ def routed_after_detection(jobs: pl.LazyFrame, signals: pl.DataFrame) -> int:
 
 def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSpec], neighbours: pl.DataFrame,
           granularity: float, tolerance: float, faults: list[dict] | None = None) -> Postmortem:
-    chosen = within(signals, scope.start, scope.end, scope.backend, scope.tenant, scope.alert)
-    related = signals.filter(pl.col("incident").is_in(chosen["incident"].unique().to_list()))
+    if scope.incident is not None:
+        related = signals.filter(pl.col("incident") == scope.incident)
+    else:
+        chosen = within(signals, scope.start, scope.end, scope.backend, scope.tenant, scope.alert)
+        related = signals.filter(pl.col("incident").is_in(chosen["incident"].unique().to_list()))
     found = incidents(related)
     backends = [scope.backend] if scope.backend else sorted({b for row in found["backends"] for b in row})
     tenants = [scope.tenant] if scope.tenant else sorted({t for row in found["tenants"] for t in row})

@@ -28,8 +28,10 @@ class SloResult:
 
 
 def _finite(value):
+    """JSON has no infinity: a burn rate against a zero budget (a 100% objective) is null, and the record
+    says ``zero_budget``."""
     if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        return None
     return value
 
 
@@ -40,7 +42,8 @@ def evaluate(specs: list[SloSpec], tables: Tables, as_of: datetime, window: Wind
         result = SloResult(spec, chosen)
         try:
             table = sli_table(spec, tables, as_of, chosen)
-            rates = burn_rates(events(spec, tables, as_of), spec.objective, window_start(chosen, as_of), as_of)
+            rates = burn_rates(events(spec, tables, as_of), spec.objective, window_start(chosen, as_of), as_of,
+                               min_events=spec.min_events)
         except NotComputable as exc:
             result.not_computable = str(exc)
             results.append(result)
@@ -69,7 +72,7 @@ def as_records(results: list[SloResult]) -> list[dict]:
     for r in results:
         base = {"slo": r.spec.name, "service": r.spec.service, "sli": r.spec.sli.value if r.spec.sli else None,
                 "objective": r.spec.objective, "window": r.window.label, "group_by": r.spec.group_by.value,
-                "source": r.spec.source}
+                "source": r.spec.source, "zero_budget": r.spec.objective >= 1.0}
         if r.not_computable:
             records.append({**base, "not_computable": r.not_computable})
         for row in r.rows:
@@ -89,8 +92,11 @@ def _percent(value) -> str:
     return f"{value * 100:.2f}%"
 
 
-def _burn(value) -> str:
-    return "inf" if value == "inf" else f"{value:.2f}"
+def _burn(value, zero_budget: bool) -> str:
+    """A burn rate; against a zero budget, any bad event is a breach, whatever the rate."""
+    if zero_budget:
+        return "breached" if value is None else "0"
+    return f"{value:.2f}"
 
 
 def rows_for_display(results: list[SloResult]) -> list[list[str]]:
@@ -104,7 +110,9 @@ def rows_for_display(results: list[SloResult]) -> list[list[str]]:
         state = "PAGE" if record["page_now"] else "ticket" if record["ticket_now"] else "ok" if record["met"] else "missed"
         rows.append([
             record["slo"], record["group"], f"{record['total']:,}", _percent(record["objective"]), _percent(record["sli"]),
-            _percent(record["budget_remaining"]), _burn(record["burn_1h"]), _burn(record["burn_1d"]),
+            "zero budget" + (", spent" if record["bad"] else "") if record["zero_budget"]
+            else _percent(record["budget_remaining"]),
+            _burn(record["burn_1h"], record["zero_budget"]), _burn(record["burn_1d"], record["zero_budget"]),
             state + (f"; budget out {exhausted:%Y-%m-%d %H:%M}" if isinstance(exhausted, datetime) else ""),
         ])
     return rows

@@ -73,9 +73,10 @@ def window_start(window: Window, as_of: datetime) -> datetime:
 
 
 def error_budget(objective: float) -> pl.Expr:
-    """Budget consumed: bad events over the bad events the objective allows (inf when it allows none)."""
+    """Budget consumed: bad events over the bad events the objective allows. A 100% objective allows none:
+    its budget is zero, and any bad event spends all of it (consumed 1, nothing left), never an infinity."""
     allowed = pl.col("total") * (1.0 - objective)
-    return pl.when(pl.col("bad") == 0).then(0.0).when(allowed > 0).then(pl.col("bad") / allowed).otherwise(float("inf"))
+    return pl.when(pl.col("bad") == 0).then(0.0).when(allowed > 0).then(pl.col("bad") / allowed).otherwise(1.0)
 
 
 def sli_table(spec: SloSpec, tables: Tables, as_of: datetime, window: Window | None = None) -> pl.DataFrame:

@@ -197,6 +197,10 @@ class RuleSource:
     conditions: tuple[BurnCondition, ...] = ()
     """Alerts its spec states itself, instead of the page and ticket pair."""
     window_alerts: WindowAlerts | None = None
+    min_events: int = 0
+    """The low-traffic guard: the least events (``total_query``) a long window needs for its alert to fire."""
+    group_labels: tuple[str, ...] = ()
+    """The labels ``total_query`` keeps, on which the guard matches the alert's series."""
 
     @property
     def id(self) -> str:
@@ -230,6 +234,8 @@ class SloSpec:
     labels: dict[str, str] = field(default_factory=dict)
     not_computable: str = ""
     rules: RuleSource | None = None
+    min_events: int = 0
+    """The low-traffic guard of its burn-rate alerts (0: none), the same in both paths."""
 
     @property
     def alert_name(self) -> str:

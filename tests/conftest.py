@@ -43,8 +43,13 @@ def game_day_store(game_day, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def calm_store(tmp_path_factory) -> Path:
-    return _correlated_store(run_of(SCENARIOS / "calm-week.yaml"), tmp_path_factory.mktemp("calm-store"))
+def calm_week() -> EmulationRun:
+    return run_of(SCENARIOS / "calm-week.yaml")
+
+
+@pytest.fixture(scope="session")
+def calm_store(calm_week, tmp_path_factory) -> Path:
+    return _correlated_store(calm_week, tmp_path_factory.mktemp("calm-store"))
 
 
 def _correlated_store(run: EmulationRun, directory: Path) -> Path:

@@ -328,3 +328,23 @@ def test_gzip_bodies_are_inflated_member_by_member_within_the_limit():
     with pytest.raises(PayloadError) as not_gzip:
         decompress(zlib.compress(b"x"), "gzip", 10)
     assert not_gzip.value.status == 400 and "not valid gzip" in not_gzip.value.message
+
+
+def test_no_store_not_correlated_and_zero_jobs_are_three_different_answers(tmp_path):
+    """A data directory nobody wrote to, one that holds spans but was never correlated, and one correlated
+    with no job in it (a broker that sends spans, none of them ``qtenancy.job``) each say what they are."""
+    data = tmp_path / "data"
+    done = _cli("slo", "report", "--data-dir", str(data))
+    assert done.returncode == 1 and f"{data / 'store'}: no store here" in done.stderr
+    spans = tmp_path / "spans.jsonl"
+    spans.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [
+        _span_json("http.request", span_id="eee19b7ec3c1b174")]}]}]}) + "\n")
+    assert _cli("collector", "ingest", str(spans), "--data-dir", str(data)).returncode == 0
+    done = _cli("incidents", "list", "--data-dir", str(data))
+    assert done.returncode == 1 and "no jobs table yet; run `qtenancy collector correlate`" in done.stderr
+    done = _cli("collector", "correlate", "--data-dir", str(data))
+    assert done.returncode == 0 and "(no `qtenancy.job` spans in the store)" in " ".join(done.stdout.split())
+    for command in (("slo", "report"), ("incidents", "list")):
+        done = _cli(*command, "--data-dir", str(data))
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        assert f"{data / 'store'}: correlated, 0 jobs found (no `qtenancy.job` spans in the store)" in done.stderr

@@ -26,26 +26,30 @@ def _cli(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
-def _signal(alert: str, start_min: int, detected_min: int, end_min: int, backends=(), tenants=(), severity="page"):
-    return {"signal": "test", "alert": alert, "severity": severity, "backends": list(backends), "tenants": list(tenants),
+def _signal(alert: str, start_min: int, detected_min: int, end_min: int, backends=(), tenants=(), severity="page",
+            kind="slo_burn"):
+    return {"signal": kind, "alert": alert, "severity": severity, "backends": list(backends), "tenants": list(tenants),
             "suspect": None, "start": T0 + timedelta(minutes=start_min), "detected_at": T0 + timedelta(minutes=detected_min),
             "end": T0 + timedelta(minutes=end_min), "jobs": 1, "first_job": None, "evidence": alert}
 
 
-def test_signals_group_by_overlap_and_shared_scope():
+def test_signals_group_by_overlap_and_shared_cause():
     signals = pl.DataFrame([
-        _signal("A", 0, 10, 60, backends=["perth"]),
-        _signal("B", 50, 55, 120, backends=["perth"], tenants=["qchem"]),
-        _signal("C", 100, 130, 140, tenants=["qchem"], severity="ticket"),   # shares qchem with B
-        _signal("D", 20, 25, 40, backends=["manila"]),                         # overlaps A, no shared scope
-        _signal("E", 171, 175, 200, backends=["perth"]),                       # 31 min after C ends: apart
-        _signal("F", 190, 195, 210),                                           # no scope: joins what it overlaps
+        _signal("A", 0, 10, 60, backends=["perth"], kind="calibration_failing"),
+        _signal("B", 50, 55, 120, backends=["perth"], tenants=["qchem"]),              # a burn held on perth
+        _signal("C", 100, 130, 140, tenants=["qchem"], severity="ticket", kind="starvation"),  # qchem's, as B
+        _signal("D", 20, 25, 40, backends=["manila"], tenants=["qchem"], kind="backend_down"),  # qchem only ran there
+        _signal("G", 5, 70, 110, tenants=["qchem"], severity="ticket", kind="billing_delta"),   # qchem's meter
+        _signal("E", 171, 175, 200, backends=["perth"], kind="drift"),                # 31 min after C ends: apart
+        _signal("F", 190, 195, 210),                                                  # no cause named: alone
     ], schema=SIGNAL_SCHEMA)
     grouped = group(signals)
     by_alert = dict(zip(grouped["alert"], grouped["incident"], strict=True))
     assert by_alert["A"] == by_alert["B"] == by_alert["C"] == "INC-20260302-0000"
-    assert by_alert["D"] == "INC-20260302-0020"
-    assert by_alert["E"] == by_alert["F"] == "INC-20260302-0251"
+    assert by_alert["D"] == "INC-20260302-0020", "an outage is not joined by the tenants that merely ran there"
+    assert by_alert["G"] == "INC-20260302-0005", "a billing ticket is its own incident and moves no outage's start"
+    assert by_alert["E"] == "INC-20260302-0251"
+    assert by_alert["F"] == "INC-20260302-0310"
     found = incidents(grouped).filter(pl.col("incident") == "INC-20260302-0000").row(0, named=True)
     assert found["severity"] == "page"
     assert found["minutes_to_detect"] == 10.0          # first alert 10 min after the first sign of impact

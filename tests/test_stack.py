@@ -1,6 +1,7 @@
 """`qtenancy stack up` without Docker: the collector, Prometheus, Alertmanager and the real-time emulator on
 loopback; Prometheus scrapes the emulator and an alert of the generated rules becomes active; `stack down`
-stops exactly what `up` started (an unrelated process stays up).
+stops exactly what `up` started (an unrelated process stays up). Live, both paths page alike: nothing on
+the calm week, the same SLO and group on a slice of the game day.
 
 Bad input tried: `stack down` where no stack runs.
 """
@@ -12,9 +13,11 @@ import sys
 import time
 import urllib.request
 
+import polars as pl
 import psutil
+import yaml
 
-from .conftest import ROOT, TEST_SCENARIOS, system_tool
+from .conftest import ROOT, SCENARIOS, TEST_SCENARIOS, system_tool
 
 
 def _get(url: str) -> dict:
@@ -66,3 +69,76 @@ def test_stack_up_scrapes_the_emulator_raises_an_alert_and_comes_down(tmp_path):
     again = subprocess.run([sys.executable, "-m", "qtenancy", "stack", "down", "--dir", str(tmp_path)],
                            capture_output=True, text=True, cwd=ROOT, env=env)
     assert again.returncode == 1 and "no stack recorded in" in again.stderr
+
+
+SPEEDUP = 120
+
+
+def _stack_run(tmp_path, scenario, days: float) -> tuple[set, set]:
+    """Run the stack over a scenario to its end; the page episodes (alert, group) Prometheus fired, live,
+    and the ones the analytical path finds in the collector's data afterwards."""
+    from alerts.native_sli import NotGeneratable, rule_source
+    from collector.correlate import correlate, read_calibrations, read_jobs
+    from contract.alert_catalogue import default_burn_windows
+    from slo.burn_rate import burn_rates, episodes
+    from slo.shipped import shipped_specs
+    from slo.sli import Tables, events
+    from slo.spec_files import load_all
+
+    env = {**os.environ, "COLUMNS": "250"}
+    up = subprocess.run([sys.executable, "-m", "qtenancy", "stack", "up", "--dir", str(tmp_path), "--scenario",
+                         str(scenario), "--days", str(days), "--speedup", str(SPEEDUP)],
+                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert up.returncode == 0, up.stderr + up.stdout
+    state = json.loads((tmp_path / "stack.json").read_text())
+    prometheus = f"http://127.0.0.1:{state['ports']['prometheus']}"
+    started = time.time()
+    emulator = next(p["pid"] for p in state["processes"] if p["name"] == "emulator")
+    try:
+        _until(lambda: not psutil.pid_exists(emulator) or psutil.Process(emulator).status() == psutil.STATUS_ZOMBIE,
+               days * 86400 / SPEEDUP + 240, "the emulator replays the scenario to its end")
+        time.sleep(5)
+        fired = _get(f"{prometheus}/api/v1/query_range?query=ALERTS%7Balertstate%3D%22firing%22%2C"
+                     f"sloth_severity%3D%22page%22%7D&start={started - 60}&end={time.time()}&step=1")["result"]
+    finally:
+        subprocess.run([sys.executable, "-m", "qtenancy", "stack", "down", "--dir", str(tmp_path)],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    live = {(s["metric"]["alertname"], s["metric"].get("tenant", s["metric"].get("backend", "platform"))) for s in fired}
+    store = tmp_path / "collector-data" / "store"
+    correlate(store)
+    tables = Tables(read_jobs(store), read_calibrations(store))
+    end = tables.jobs.select(pl.col("finished_at").max()).collect().item()
+    start = tables.jobs.select(pl.col("submitted_at").min()).collect().item()
+    analytical = set()
+    for spec in load_all([shipped_specs()]):
+        try:
+            rule_source(spec)
+        except NotGeneratable:
+            continue
+        rates = burn_rates(events(spec, tables, end), spec.objective, start, end, default_burn_windows(),
+                           step_seconds=60, min_events=spec.min_events)
+        analytical |= {(spec.alert_name, group) for group in episodes(rates, "page")["group"]}
+    return live, analytical
+
+
+def test_live_stack_on_the_calm_week_pages_neither_path(tmp_path):
+    """The first hour and a half of the calm week, live: neither Prometheus nor the analytical path pages
+    (before the rules' windows were scaled to the emulator's speed, Prometheus paged within minutes)."""
+    system_tool("prometheus")
+    live, analytical = _stack_run(tmp_path, SCENARIOS / "calm-week.yaml", 0.0625)
+    assert live == analytical == set()
+
+
+def test_live_stack_on_a_game_day_slice_pages_both_paths_for_the_same_slo_and_group(tmp_path):
+    """Two hours of the game day's platform with its hybrid pre-processing fault brought forward: qchem's
+    jobs (a fifth of the platform's) time out for an hour, and both paths page job success for qchem and for
+    the platform, and nothing else."""
+    system_tool("prometheus")
+    scenario = yaml.safe_load((SCENARIOS / "game-day.yaml").read_text())
+    scenario["faults"] = [{"kind": "preprocess_timeout", "tenant": "qchem", "start": "30m", "end": "1h30m",
+                           "slowdown": 100}]
+    path = tmp_path / "game-day-slice.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    live, analytical = _stack_run(tmp_path / "stack", path, 0.09)
+    assert live == analytical == {("JobSuccessTenantErrorBudgetBurn", "qchem"),
+                                  ("JobSuccessPlatformErrorBudgetBurn", "platform")}

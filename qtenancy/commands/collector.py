@@ -109,6 +109,7 @@ def correlate(config: ConfigOption = None, data_dir: DataDirOption = None) -> No
     """Build or bring up to date the jobs and calibrations tables (incremental, idempotent)."""
     from collector.correlate import correlate as correlate_store
     from collector.store import DataDir, DataDirLocked, WriterLock, compact
+    from contract.semconv import Span
 
     data = DataDir(settings(config, data_dir=data_dir).data_dir)
     try:
@@ -124,6 +125,7 @@ def correlate(config: ConfigOption = None, data_dir: DataDirOption = None) -> No
         warn("quarantined", f"{data.store / part}: {reason}")
     console.print(
         f"{result.new_parts} new store part(s); {result.jobs_rebuilt:,} jobs and "
-        f"{result.calibrations_rebuilt:,} calibration runs rebuilt; {result.jobs_total:,} jobs in {data.store / 'jobs'}",
+        f"{result.calibrations_rebuilt:,} calibration runs rebuilt; {result.jobs_total:,} jobs in {data.store / 'jobs'}"
+        + ("" if result.jobs_total else f" (no `{Span.JOB.value}` spans in the store)"),
         highlight=False,
     )

@@ -53,7 +53,7 @@ def postmortem(
         end = end or window["resolved_at"].isoformat()
     if start is None or end is None:
         raise typer.BadParameter("give --from and --to, or --incident", param_hint="--from/--to")
-    scope = Scope(instant(start, "--from"), instant(end, "--to"), backend, tenant, alert)
+    scope = Scope(instant(start, "--from"), instant(end, "--to"), backend, tenant, alert, incident)
     if scope.end <= scope.start:
         raise typer.BadParameter(f"--to ({end}) must be after --from ({start})", param_hint="--to")
     for path in write_postmortem(specs, tables, detections, scope, faults, out).values():

@@ -26,22 +26,27 @@ def up(
     speedup: Annotated[float, typer.Option(help="virtual seconds per wall second", min=0.001)] = 60.0,
     spec: SpecOption = [],  # noqa: B006
 ) -> None:
-    """Start the stack on loopback and print where everything is; `qtenancy stack down` stops it."""
+    """Start the stack on loopback and print where everything is; `qtenancy stack down` stops it.
+
+    The emulator runs ``--speedup`` times faster than the wall clock that Prometheus evaluates in, so the
+    burn-rate windows of the rules are shortened by that factor: an hour of the platform is an hour's window."""
     from alerts.alertmanager import Receivers
     from alerts.generate import write_alerting
     from contract.alert_catalogue import default_burn_windows
     from emulator.shipped import scenario_path
-    from qtenancy.stack import StackError
+    from qtenancy.stack import StackError, evaluation_interval
     from qtenancy.stack import up as start_stack
 
     loaded = load_specs(spec)
+    windows = default_burn_windows().scaled(1 / speedup)
     try:
-        write_alerting(loaded, directory, default_burn_windows(), {}, RUNBOOK_BASE, Receivers())
+        write_alerting(loaded, directory, windows, {}, RUNBOOK_BASE, Receivers())
         emulate_args = ["--scenario", str(scenario_path(scenario).resolve()), "--speedup", str(speedup),
                         "--no-openmetrics"]
         if days is not None:
             emulate_args += ["--days", str(days)]
-        ports, started = start_stack(directory.resolve(), (directory / "rules").resolve(), emulate_args)
+        ports, started = start_stack(directory.resolve(), (directory / "rules").resolve(), emulate_args,
+                                     evaluation_interval(windows))
     except StackError as exc:
         fail(str(exc), 1)
     table = Table(title=f"qtenancy stack in {directory}")

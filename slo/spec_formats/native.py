@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field
 
-from contract.alert_catalogue import BILLING
+from contract.alert_catalogue import BILLING, LOW_TRAFFIC_MIN_EVENTS
 from slo.catalogue import SliId, SliParameters
 from slo.spec_formats.registry import FileContext
 from slo.specs import (
@@ -34,6 +34,8 @@ class NativeSlo(Strict):
     billing_tolerance: Seconds = Field(0.001, ge=0, description="M6: billed may differ from metered by this much")
     completeness_grace: Seconds = Field(3600.0, ge=0, description="M5: how long a job may still be running")
     reproducibility_alpha: float = Field(0.01, gt=0, lt=1, description="M3: significance of the shot-noise test")
+    min_events: int = Field(LOW_TRAFFIC_MIN_EVENTS, ge=0,
+                            description="burn alerts fire only with this many events in their long window (0: always)")
     description: str = ""
     labels: dict[str, str] = {}
 
@@ -52,7 +54,7 @@ def _from_native(slo: NativeSlo, source: str) -> SloSpec:
             meter_granularity_seconds=slo.meter_granularity, billing_tolerance_seconds=slo.billing_tolerance,
             completeness_grace_seconds=slo.completeness_grace, reproducibility_alpha=slo.reproducibility_alpha,
         ),
-        description=slo.description, labels=dict(slo.labels),
+        description=slo.description, labels=dict(slo.labels), min_events=slo.min_events,
     )
 
 
