@@ -32,10 +32,8 @@ def _read(path: Path, context: FileContext) -> list[SloSpec]:
         chosen = next((f for f in FORMATS if f.recognises(document)), None)
         if chosen is None:
             found = document.get("version") or document.get("apiVersion")
-            raise SpecError(
-                f"{where}: unknown spec version {found!r}: expected version qtenancy/v1 or prometheus/v1, "
-                "or apiVersion sloth.slok.dev/v1, openslo/v1alpha, openslo/v1 or pyrra.dev/v1alpha1"
-            )
+            raise SpecError(f"{where}: unknown spec version {found!r}: expected a version or apiVersion of "
+                            f"{', '.join(f.name for f in FORMATS)}")
         specs += chosen.load(document, where, context)
     return specs
 
