@@ -11,7 +11,10 @@ from common.version import VERSION
 
 
 class _Dumper(yaml.SafeDumper):
-    pass
+    """Never anchors and aliases (``&id001``): a shared mapping is written out in full each time, as Sloth does."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
 
 
 def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -25,6 +28,11 @@ _Dumper.add_representer(str, _text)
 def dump(document: dict, header: str = "") -> str:
     body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=120, allow_unicode=True)
     return (header + body) if header else body
+
+
+def dump_all(documents: list[dict], header: str = "") -> str:
+    """Several documents, each after a ``---`` line."""
+    return header + "".join("---\n" + dump(d) for d in documents)
 
 
 def write(path: Path, text: str) -> Path:

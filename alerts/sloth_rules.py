@@ -8,11 +8,11 @@ of operations, so the expressions match Sloth's to the digit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from contract.alert_catalogue import BurnWindow, BurnWindows
 from contract.durations import format_duration
-from slo.specs import RuleSource
+from slo.specs import RuleSource, WindowAlerts, with_window
 
 SUMMARY = "{{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn rate is over expected."
 TITLE = "({severity}) {{{{$labels.sloth_service}}}} {{{{$labels.sloth_slo}}}} SLO error budget burn rate is too fast."
@@ -28,80 +28,82 @@ def go_float(value: float) -> str:
     return text.removesuffix(".0")
 
 
-def _selector(source: RuleSource) -> str:
-    return f'{{sloth_id="{source.id}", sloth_service="{source.service}", sloth_slo="{source.name}"}}'
-
-
 def _sli_expr(source: RuleSource, window: str) -> str:
     if source.error_ratio_query:
-        return f"({source.error_ratio_query.replace('{{.window}}', window)})"
-    error = source.error_query.replace("{{.window}}", window)
-    total = source.total_query.replace("{{.window}}", window)
-    return f"({error})\n/\n({total})\n"
+        return f"({with_window(source.error_ratio_query, window)})"
+    return f"({with_window(source.error_query, window)})\n/\n({with_window(source.total_query, window)})\n"
 
 
-def _labels(source: RuleSource, extra: dict[str, str], **more: str) -> dict[str, str]:
-    return dict(sorted({**source.labels, **extra, "sloth_id": source.id, "sloth_service": source.service,
+def labels(source: RuleSource, **more: str) -> dict[str, str]:
+    """An SLO's rule labels: its own (extra labels merged in already) and Sloth's identifying ones, sorted."""
+    return dict(sorted({**source.labels, "sloth_id": source.id, "sloth_service": source.service,
                         "sloth_slo": source.name, **more}.items()))
 
 
-def sli_recordings(source: RuleSource, windows: BurnWindows, extra: dict[str, str]) -> dict:
+def selector(source: RuleSource) -> str:
+    return f'{{sloth_id="{source.id}", sloth_service="{source.service}", sloth_slo="{source.name}"}}'
+
+
+def period_from_fastest(windows: BurnWindows, source: RuleSource) -> str:
+    """The period's SLI averaged over the page-quick short window's recordings, as Sloth's optimised rule is."""
+    period = format_duration(windows.period_seconds)
+    base = f"slo:sli_error:ratio_rate{format_duration(windows.page_quick.short_seconds)}{selector(source)}"
+    return f"sum_over_time({base}[{period}])\n/ ignoring (sloth_window)\ncount_over_time({base}[{period}])\n"
+
+
+def recorded_windows(source: RuleSource, windows: BurnWindows) -> list[float]:
+    """Every window an alert reads the SLI over: the burn windows', and the lookback of each stated condition."""
+    return sorted({*windows.sli_windows, *(c.lookback_seconds for c in source.conditions)})
+
+
+def sli_recordings(source: RuleSource, windows: BurnWindows, optimised: bool = True) -> list[dict]:
     rules = []
-    for seconds in windows.sli_windows:
+    for seconds in [*recorded_windows(source, windows), windows.period_seconds]:
         window = format_duration(seconds)
-        rules.append({"record": f"slo:sli_error:ratio_rate{window}", "expr": _sli_expr(source, window),
-                      "labels": _labels(source, extra, sloth_window=window)})
-    period = format_duration(windows.period_seconds)
-    base = f"slo:sli_error:ratio_rate{format_duration(windows.sli_windows[0])}{_selector(source)}"
-    rules.append({
-        "record": f"slo:sli_error:ratio_rate{period}",
-        "expr": f"sum_over_time({base}[{period}])\n/ ignoring (sloth_window)\ncount_over_time({base}[{period}])\n",
-        "labels": _labels(source, extra, sloth_window=period),
-    })
-    return {"name": f"sloth-slo-sli-recordings-{source.id}", "rules": rules}
+        optimise = optimised and seconds == windows.period_seconds
+        rules.append({"record": f"slo:sli_error:ratio_rate{window}",
+                      "expr": period_from_fastest(windows, source) if optimise else _sli_expr(source, window),
+                      "labels": labels(source, sloth_window=window)})
+    return rules
 
 
-def meta_recordings(source: RuleSource, windows: BurnWindows, extra: dict[str, str], version: str) -> dict:
+def meta_recordings(source: RuleSource, windows: BurnWindows, version: str) -> list[dict]:
     objective = go_float(source.objective_percent / 100)
-    selector = _selector(source)
-    labels = _labels(source, extra)
+    by_id = selector(source)
+    common = labels(source)
     period = format_duration(windows.period_seconds)
-    fastest = format_duration(windows.sli_windows[0])
+    fastest = format_duration(windows.page_quick.short_seconds)
     by_budget = "/ on(sloth_id, sloth_slo, sloth_service) group_left\n"
-    rules = [
-        {"record": "slo:objective:ratio", "expr": f"vector({objective})", "labels": labels},
-        {"record": "slo:error_budget:ratio", "expr": f"vector(1-{objective})", "labels": labels},
-        {"record": "slo:time_period:days", "expr": f"vector({go_float(windows.period_seconds / 86400)})", "labels": labels},
+    return [
+        {"record": "slo:objective:ratio", "expr": f"vector({objective})", "labels": common},
+        {"record": "slo:error_budget:ratio", "expr": f"vector(1-{objective})", "labels": common},
+        {"record": "slo:time_period:days", "expr": f"vector({go_float(windows.period_seconds / 86400)})", "labels": common},
         {"record": "slo:current_burn_rate:ratio",
-         "expr": f"slo:sli_error:ratio_rate{fastest}{selector}\n{by_budget}slo:error_budget:ratio{selector}\n",
-         "labels": labels},
+         "expr": f"slo:sli_error:ratio_rate{fastest}{by_id}\n{by_budget}slo:error_budget:ratio{by_id}\n",
+         "labels": common},
         {"record": "slo:period_burn_rate:ratio",
-         "expr": f"slo:sli_error:ratio_rate{period}{selector}\n{by_budget}slo:error_budget:ratio{selector}\n",
-         "labels": labels},
-        {"record": "slo:period_error_budget_remaining:ratio", "expr": f"1 - slo:period_burn_rate:ratio{selector}",
-         "labels": labels},
+         "expr": f"slo:sli_error:ratio_rate{period}{by_id}\n{by_budget}slo:error_budget:ratio{by_id}\n",
+         "labels": common},
+        {"record": "slo:period_error_budget_remaining:ratio", "expr": f"1 - slo:period_burn_rate:ratio{by_id}",
+         "labels": common},
         {"record": "sloth_slo_info", "expr": "vector(1)",
-         "labels": _labels(source, extra, sloth_mode=source.mode, sloth_objective=go_float(source.objective_percent),
-                           sloth_spec=source.spec_version, sloth_version=version)},
+         "labels": labels(source, sloth_mode=source.mode, sloth_objective=go_float(source.objective_percent),
+                          sloth_spec=source.spec_version, sloth_version=version)},
     ]
-    return {"name": f"sloth-slo-meta-recordings-{source.id}", "rules": rules}
 
 
-def _burn_condition(source: RuleSource, windows: BurnWindows, quick: BurnWindow, slow: BurnWindow) -> str:
+def _burning(source: RuleSource, seconds: float, speed: str, op: str = ">") -> str:
+    """The SLI over one window compared with a burn rate: every burn alert's condition is made of these."""
     budget = go_float((100 - source.objective_percent) / 100)
-    selector = _selector(source)
+    return (f"max(slo:sli_error:ratio_rate{format_duration(seconds)}{selector(source)} {op} ({speed} * {budget})) "
+            "without (sloth_window)")
 
-    def side(window: BurnWindow) -> str:
-        speed = go_float(window.factor(windows.period_seconds))
 
-        def term(seconds: float) -> str:
-            return (f"max(slo:sli_error:ratio_rate{format_duration(seconds)}{selector} > ({speed} * {budget})) "
-                    "without (sloth_window)")
-
-        guard = _enough_events(source, window.long_seconds)
-        return f"(\n    {term(window.short_seconds)}\n    and\n    {term(window.long_seconds)}{guard}\n)"
-
-    return f"{side(quick)}\nor\n{side(slow)}\n"
+def _pair(source: RuleSource, windows: BurnWindows, window: BurnWindow) -> str:
+    """One window pair: both windows burning, and the long one holding enough events when the spec guards it."""
+    speed = go_float(window.factor(windows.period_seconds))
+    return (f"(\n    {_burning(source, window.short_seconds, speed)}\n    and\n"
+            f"    {_burning(source, window.long_seconds, speed)}{_enough_events(source, window.long_seconds)}\n)")
 
 
 def _enough_events(source: RuleSource, seconds: float) -> str:
@@ -109,12 +111,13 @@ def _enough_events(source: RuleSource, seconds: float) -> str:
     ``increase`` counts them) at least ``min_events``; nothing at all when the spec sets no guard."""
     if not source.min_events:
         return ""
-    total = source.total_query.replace("{{.window}}", format_duration(seconds))
+    total = with_window(source.total_query, format_duration(seconds))
     return (f"\n    and on({', '.join(source.group_labels)})\n    "
             f"(({total}) * {go_float(seconds)} >= {source.min_events})")
 
 
-def alerts(source: RuleSource, windows: BurnWindows) -> dict | None:
+def _sloth_alerts(source: RuleSource, windows: BurnWindows) -> list[dict]:
+    """Sloth's two alerts: page and ticket, each firing on either of its two window pairs."""
     alerting = source.alerting
     rules = []
     for severity, alert, quick, slow in (
@@ -125,29 +128,83 @@ def alerts(source: RuleSource, windows: BurnWindows) -> dict | None:
             continue
         rules.append({
             "alert": alerting.name,
-            "expr": _burn_condition(source, windows, quick, slow),
+            "expr": f"{_pair(source, windows, quick)}\nor\n{_pair(source, windows, slow)}\n",
             "labels": dict(sorted({**alerting.labels, **alert.labels, "sloth_severity": severity}.items())),
             "annotations": dict(sorted({"summary": SUMMARY, "title": TITLE.format(severity=severity),
                                         **alerting.annotations, **alert.annotations}.items())),
         })
-    return {"name": f"sloth-slo-alerts-{source.id}", "rules": rules} if rules else None
+    return rules
 
 
-@dataclass(frozen=True)
-class Generation:
-    windows: BurnWindows
-    extra_labels: dict[str, str]
-    version: str
-    recordings: bool = True
-    alerting: bool = True
+def _window_alerts(source: RuleSource, windows: BurnWindows, alerts: WindowAlerts) -> list[dict]:
+    """Pyrra's alerts: one per window pair, each with its own severity, ``for`` and window labels; then one
+    when a metric the SLI reads is absent."""
+    rules = []
+    for severity, window in zip(alerts.severities, windows.pairs if alerts.burn else ()):
+        factor = window.factor(windows.period_seconds)
+        rules.append({
+            "alert": alerts.name,
+            "expr": f"{_pair(source, windows, window)}\n",
+            **({"for": format_duration(window.for_seconds)} if window.for_seconds else {}),
+            "labels": labels(source, exhaustion=format_duration(int(windows.period_seconds / factor)),
+                             long=format_duration(window.long_seconds), severity=severity,
+                             short=format_duration(window.short_seconds), slo=source.name),
+            "annotations": {"summary": SUMMARY, "title": TITLE.format(severity=severity)},
+        })
+    if (absent := alerts.absent) is not None:
+        rules.append({"alert": absent.name, "expr": " or ".join(f"absent({s}) == 1" for s in absent.selectors),
+                      "for": format_duration(absent.for_seconds),
+                      "labels": labels(source, severity=absent.severity, slo=source.name),
+                      "annotations": {"summary": f"a metric of SLO {source.name} is absent, so it has no value"}})
+    return rules
 
 
-def groups(sources: list[RuleSource], options: Generation) -> list[dict]:
-    out = []
-    for source in sources:
-        if options.recordings:
-            out.append(sli_recordings(source, options.windows, options.extra_labels))
-            out.append(meta_recordings(source, options.windows, options.extra_labels, options.version))
-        if options.alerting and (group := alerts(source, options.windows)) is not None:
-            out.append(group)
-    return out
+def _condition_alerts(source: RuleSource) -> list[dict]:
+    """The alerts the spec states: the burn rate over a lookback window compared with a threshold."""
+    rules = []
+    for condition in source.conditions:
+        wait = {"for": format_duration(condition.for_seconds)} if condition.for_seconds else {}
+        annotations = dict(sorted({"summary": SUMMARY, **condition.annotations}.items()))
+        rules.append({"alert": condition.name, "expr": _burning(source, condition.lookback_seconds,
+                                                                go_float(condition.threshold), condition.op),
+                      **wait, "labels": dict(sorted(condition.labels.items())), "annotations": annotations})
+        if condition.when_no_data:
+            rules.append({"alert": f"{condition.name}NoData",
+                          "expr": f"absent(slo:sli_error:ratio_rate{format_duration(condition.lookback_seconds)}"
+                                  f"{selector(source)})",
+                          **wait, "labels": dict(sorted(condition.labels.items())), "annotations": annotations})
+    return rules
+
+
+def burn_alerts(source: RuleSource, windows: BurnWindows) -> list[dict]:
+    """The SLO's burn-rate alerts in the shape its format gives them."""
+    if source.conditions:
+        return _condition_alerts(source)
+    if source.window_alerts is not None:
+        return _window_alerts(source, windows, source.window_alerts)
+    return _sloth_alerts(source, windows)
+
+
+@dataclass
+class RuleGroup:
+    rules: list[dict] = field(default_factory=list)
+    interval: float | None = None
+
+    def as_group(self, name: str) -> dict:
+        interval = {} if self.interval is None else {"interval": format_duration(self.interval)}
+        return {"name": name, **interval, "rules": self.rules}
+
+
+@dataclass
+class SloRules:
+    """What Sloth's plugin chain builds for one SLO, step by step: its SLI recordings, metadata and alerts."""
+
+    sli: RuleGroup = field(default_factory=RuleGroup)
+    meta: RuleGroup = field(default_factory=RuleGroup)
+    alerts: RuleGroup = field(default_factory=RuleGroup)
+
+    def groups(self, source: RuleSource) -> list[dict]:
+        """Sloth's rule groups, the empty ones left out, with Sloth's group names."""
+        named = (("sloth-slo-sli-recordings-", self.sli), ("sloth-slo-meta-recordings-", self.meta),
+                 ("sloth-slo-alerts-", self.alerts))
+        return [group.as_group(prefix + source.id) for prefix, group in named if group.rules]

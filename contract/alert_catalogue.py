@@ -123,9 +123,15 @@ class BurnWindow:
     budget_percent: float
     short_seconds: float
     long_seconds: float
+    fixed_factor: float | None = None
+    """A burn rate stated outright (Pyrra's 14, 7, 2, 1) rather than derived from the budget share."""
+    for_seconds: float = 0.0
+    """How long the condition must hold before the alert fires (Pyrra's ``for``; Sloth has none)."""
 
     def factor(self, period_seconds: float) -> float:
         """The burn rate that spends that share in the long window, in Sloth's order of operations and units."""
+        if self.fixed_factor is not None:
+            return self.fixed_factor
         return (self.budget_percent / 100) * (period_seconds / 3600) / (self.long_seconds / 3600)
 
 

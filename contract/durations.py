@@ -9,16 +9,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 365 * 86400}
 
 
 def parse_duration(value: Any) -> float:
-    """``30s``, ``5m``, ``1h30m``, ``30d`` or a number of seconds."""
+    """``30s``, ``5m``, ``1h30m``, ``30d`` (Prometheus' units, ``200ms`` to ``1y``) or a number of seconds."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
-    if not isinstance(value, str) or not re.fullmatch(r"(\d+(\.\d+)?[smhdw])+", value.strip()):
+    if not isinstance(value, str) or not re.fullmatch(r"(\d+(\.\d+)?(ms|[smhdwy]))+", value.strip()):
         raise ValueError(f"{value!r} is not a duration such as 30s, 5m, 6h or 30d")
-    return sum(float(n) * _UNITS[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)([smhdw])", value))
+    return sum(float(n) * _UNITS[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)(ms|[smhdwy])", value))
 
 
 def format_duration(seconds: float) -> str:

@@ -110,7 +110,8 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows:
         except NotComputable:
             continue
         stream = stream.with_columns(pl.lit(None, pl.String).alias(c) for c in CARRIED if c not in stream.columns).lazy()
-        rates = burn_rates(stream, spec.objective, window_start(spec.window, as_of), as_of, windows,
+        own = spec.rules.burn_windows(windows) if spec.rules is not None else windows
+        rates = burn_rates(stream, spec.objective, window_start(spec.window, as_of), as_of, own,
                            min_events=spec.min_events)
         bad = stream.filter(~pl.col("good"))
         for severity in (Severity.PAGE.value, Severity.TICKET.value):
@@ -129,7 +130,7 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows:
                     backends=_scope("backend"), tenants=_scope("tenant"),
                 )
             )
-            pairs = " or ".join(alert_label(a).split(":", 1)[1] for a in windows.pairs if a.severity == severity)
+            pairs = " or ".join(alert_label(a).split(":", 1)[1] for a in own.pairs if a.severity == severity)
             frames.append(_signals(found.join(driven, on="episode").select(
                 signal=pl.lit("slo_burn"), alert=pl.lit(spec.alert_name), severity=pl.lit(severity),
                 backends="backends", tenants="tenants", start="onset",
@@ -138,7 +139,7 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows:
                 evidence=pl.format(
                     "SLO {} ({}): {} burn over {}, peak {} burn {}, {} bad events",
                     pl.lit(spec.name), pl.col("group"), pl.lit(severity), pl.lit(pairs),
-                    pl.lit(format_duration(windows.page_quick.long_seconds)), pl.col("peak_burn").round(1), pl.col("jobs"),
+                    pl.lit(format_duration(own.page_quick.long_seconds)), pl.col("peak_burn").round(1), pl.col("jobs"),
                 ),
             )))
     return pl.concat(frames) if frames else _signals(pl.LazyFrame(schema={"signal": pl.String}))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -21,7 +22,7 @@ from pydantic import (
     ValidationError,
 )
 
-from contract.alert_catalogue import SLO_BURN_SUFFIX
+from contract.alert_catalogue import SLO_BURN_SUFFIX, BurnWindows, default_burn_windows
 from contract.durations import parse_duration
 from slo.catalogue import SliId, SliParameters
 
@@ -33,6 +34,21 @@ class SpecError(ValueError):
 
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def scalar_text(value: Any) -> Any:
+    """A YAML scalar as the text Sloth reads it as (its loader keeps ``true`` or ``0.2`` as written)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return "" if value is None else value
+
+
+LabelValue = Annotated[str, BeforeValidator(scalar_text)]
+Labels = dict[str, LabelValue]
 
 
 class Grouping(StrEnum):
@@ -74,14 +90,14 @@ class Loose(BaseModel):
 
 class SlothAlert(Loose):
     disable: bool = False
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+    labels: Labels = {}
+    annotations: Labels = {}
 
 
 class SlothAlerting(Loose):
     name: str = ""
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+    labels: Labels = {}
+    annotations: Labels = {}
     page_alert: SlothAlert = Field(SlothAlert(), validation_alias=AliasChoices("page_alert", "pageAlert"))
     ticket_alert: SlothAlert = Field(SlothAlert(), validation_alias=AliasChoices("ticket_alert", "ticketAlert"))
 
@@ -89,7 +105,71 @@ class SlothAlerting(Loose):
 class KubernetesMetadata(Loose):
     name: str = Field(min_length=1)
     namespace: str = ""
-    labels: dict[str, str] = {}
+    labels: Labels = {}
+    annotations: Labels = {}
+
+
+WINDOW = re.compile(r"\{\{\s*\.window\s*\}\}")
+"""Sloth's template variable in a query: the range each recording rule fills in."""
+
+
+def with_window(query: str, window: str) -> str:
+    """A query with Sloth's ``{{.window}}`` filled in."""
+    return WINDOW.sub(window, query)
+
+
+@dataclass(frozen=True)
+class PluginStep:
+    """One plugin of a Sloth SLO's chain, its configuration read (``slo/spec_formats/sloth_plugins.py``)."""
+
+    id: str
+    priority: int
+    config: BaseModel
+
+
+@dataclass(frozen=True)
+class PluginChain:
+    """An SLO's plugins in declaration order (service first), and whether they replace Sloth's defaults."""
+
+    steps: tuple[PluginStep, ...] = ()
+    override_defaults: bool = False
+
+
+@dataclass(frozen=True)
+class BurnCondition:
+    """An alert on the burn rate over one lookback window, as an OpenSLO burn-rate ``AlertCondition`` says."""
+
+    name: str
+    op: str
+    """A PromQL comparison: ``>``, ``>=``, ``<`` or ``<=``."""
+    threshold: float
+    lookback_seconds: float
+    for_seconds: float
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    when_no_data: bool = False
+    """Also alert when the SLI has no value over the lookback window (OpenSLO's ``alertWhenNoData``)."""
+
+
+@dataclass(frozen=True)
+class AbsentAlert:
+    """An alert when a metric the SLI reads is absent, as Pyrra writes it."""
+
+    name: str
+    selectors: tuple[str, ...]
+    for_seconds: float
+    severity: str
+
+
+@dataclass(frozen=True)
+class WindowAlerts:
+    """Alerts as Pyrra writes them: one per burn-window pair (when ``burn``), each with its own severity, and
+    the absent alerts."""
+
+    name: str
+    burn: bool
+    severities: tuple[str, ...]
+    absent: AbsentAlert | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +186,17 @@ class RuleSource:
     error_query: str = ""
     total_query: str = ""
     error_ratio_query: str = ""
+    plugins: PluginChain = PluginChain()
+    kubernetes: KubernetesMetadata | None = None
+    """The ``PrometheusServiceLevel`` it came from: its rules go in a ``PrometheusRule`` of the same name."""
+    windows: BurnWindows | None = None
+    """Its own burn windows when its format fixes them (Pyrra's); else the generation's."""
+    period_seconds: float | None = None
+    """Its own SLO period (an OpenSLO time window): the default burn windows of that period when it is not the
+    generation's."""
+    conditions: tuple[BurnCondition, ...] = ()
+    """Alerts its spec states itself, instead of the page and ticket pair."""
+    window_alerts: WindowAlerts | None = None
     min_events: int = 0
     """The low-traffic guard: the least events (``total_query``) a long window needs for its alert to fire."""
     group_labels: tuple[str, ...] = ()
@@ -114,6 +205,16 @@ class RuleSource:
     @property
     def id(self) -> str:
         return f"{self.service}-{self.name}"
+
+    def burn_windows(self, chosen: BurnWindows) -> BurnWindows:
+        """The windows its burn alerts use, in both paths: its own, else the chosen ones, unless its own period
+        differs from theirs (then the default windows of its period)."""
+        if self.windows is not None:
+            return self.windows
+        if self.period_seconds is not None and self.period_seconds != chosen.period_seconds:
+            return default_burn_windows(self.period_seconds)
+        return chosen
+
 
 
 @dataclass(frozen=True)
@@ -139,9 +240,16 @@ class SloSpec:
     @property
     def alert_name(self) -> str:
         """The burn-rate alert's name, shared by the generated rules and the incidents found analytically."""
+        if self.rules is not None and self.rules.window_alerts is not None:
+            return self.rules.window_alerts.name
         if self.rules is not None and self.rules.alerting.name:
             return self.rules.alerting.name
-        return "".join(part.capitalize() for part in re.split(r"[^a-zA-Z0-9]+", self.name) if part) + SLO_BURN_SUFFIX
+        return alert_name(self.name) + SLO_BURN_SUFFIX
+
+
+def alert_name(name: str) -> str:
+    """A name as a Prometheus alert name: its words capitalised and joined (``cpu-usage-breach``: CpuUsageBreach)."""
+    return "".join(part.capitalize() for part in re.split(r"[^a-zA-Z0-9]+", name) if part)
 
 
 def catalogue_id(labels: dict[str, str], where: str) -> tuple[SliId | None, str]:

@@ -105,3 +105,14 @@ def small_disk(path: Path, size_bytes: int):
         yield path
     finally:
         subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def promtool_checked_rules(specs: list[Path], out: Path) -> Path:
+    """``qtenancy alerts generate`` of the specs into ``out``, its SLO rules checked by the real promtool."""
+    done = subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", *map(str, specs), "-o", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    rules = out / "rules" / "slo-rules.yaml"
+    checked = subprocess.run([system_tool("promtool"), "check", "rules", str(rules)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    return rules

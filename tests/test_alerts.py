@@ -225,8 +225,9 @@ def test_bad_generation_input_is_refused(tmp_path):
     bad.write_text("version: qtenancy/v1\nslos:\n  - {name: wait, sli: M2, objective: 95, threshold: 45s}\n")
     done = subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", str(bad), "-o", str(tmp_path / "o")],
                           capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
-    assert done.returncode == 0
-    assert "wait: threshold 45s is not a bucket of qtenancy_job_queue_wait_seconds" in done.stderr
+    assert done.returncode == 2, "a request that gives no rule at all is an error, not an empty rule file"
+    assert "no spec gives a rule: wait: threshold 45s is not a bucket of qtenancy_job_queue_wait_seconds" in done.stderr
+    assert not (tmp_path / "o").exists()
     label = subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", str(bad), "-o", str(tmp_path / "o"),
                             "--label", "oops"], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
     assert label.returncode == 2 and "--label" in label.stderr

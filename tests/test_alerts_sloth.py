@@ -1,7 +1,7 @@
 """Sloth compatibility: each of Sloth's own generation fixtures (../shared/compat/sloth) is generated here and
 compared with Sloth's expected output rule by rule: group names, record and alert names, expressions (whitespace
-aside), labels and annotations. The SLI and SLO plugin cases need Sloth's Go plugins, which qtenancy does not run:
-they are checked only for being refused as not generatable, which is said in the test below.
+aside), labels and annotations. The SLI and SLO plugin cases use plugins of Sloth's integration tests (Go code),
+which qtenancy does not run: they are checked for being refused naming the plugin, in the test below.
 """
 
 import re
@@ -9,7 +9,8 @@ import re
 import pytest
 import yaml
 
-from alerts.sloth_rules import Generation, go_float, groups
+from alerts.sloth_plugins import Generation, groups
+from alerts.sloth_rules import go_float
 from contract.alert_catalogue import default_burn_windows
 from contract.burn_windows_file import load_burn_windows
 from contract.durations import format_duration
@@ -71,10 +72,14 @@ def test_generation_matches_sloth(case):
             assert [_normal(r) for r in our_group["rules"]] == [_normal(r) for r in their_group["rules"]], our_group["name"]
 
 
-@pytest.mark.parametrize("source", ["in-sli-plugin.yaml"])
-def test_sli_plugins_are_valid_but_not_generated(source):
-    (first,) = load_specs(DATA / source)
-    assert first.rules is None and "Sloth plugin" in first.not_computable
+@pytest.mark.parametrize(("source", "refusal"), [
+    ("in-sli-plugin.yaml", r"slos\[0\]\.sli\.plugin\.id: 'integration_test' is a Sloth SLI plugin"),
+    ("in-slo-plugin.yaml", r"slo_plugins\.chain\[0\]\.id: Sloth SLO plugin 'integration-tests/plugin1' is not one"),
+    ("in-slo-plugin-k8s.yaml", r"spec\.sloPlugins\.chain\[0\]\.id: Sloth SLO plugin 'integration-tests/plugin1' is not one"),
+])
+def test_go_plugins_are_refused_by_name(source, refusal):
+    with pytest.raises(SpecError, match=refusal):
+        load_specs(DATA / source)
 
 
 def test_invalid_version_is_refused():

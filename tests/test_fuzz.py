@@ -2,9 +2,9 @@
 
 Bad input tried: arbitrary bytes as protobuf, JSON and gzip; valid OTLP bodies with bytes flipped, cut or
 spliced; arbitrary JSON documents, deep nesting included, as OTLP/JSON; arbitrary YAML documents and valid
-specs with fields dropped, retyped or given random values. Each must end in a clean refusal (an HTTP 4xx
-status with a reason, or a SpecError naming the file) or be taken; nothing may crash or hang, and data
-taken before and after the garbage must be stored intact.
+specs (qtenancy's own, and Sloth's, OpenSLO's and Pyrra's example files) with fields dropped, retyped or given
+random values. Each must end in a clean refusal (an HTTP 4xx status with a reason, or a SpecError naming the
+file) or be taken; nothing may crash or hang, and data taken before and after the garbage must be stored intact.
 """
 
 import gzip
@@ -36,6 +36,7 @@ from contract.tables import SPANS, scan
 from slo.spec_files import load_specs
 from slo.specs import SpecError
 
+from .conftest import ROOT
 from .test_collector import _span_json, _traces_json
 
 LIMIT = 1 << 20
@@ -205,3 +206,35 @@ def test_spec_loader_names_the_file_of_every_bad_spec(tmp_path):
     random_documents()
     mutated_specs()
     raw_text()
+
+
+FOREIGN = sorted([*(ROOT / "tests" / "fixtures").rglob("*.yaml"),
+                  *(ROOT.parent / "shared" / "compat" / "sloth-examples" / "examples").glob("*.y*ml"),
+                  *(ROOT.parent / "shared" / "compat" / "openslo-spec-examples").glob("*.yaml")])
+
+
+def test_other_tools_specs_mutated_are_refused_by_file_or_generated(tmp_path):
+    """Sloth's, OpenSLO's and Pyrra's own files with fields dropped, retyped or given random values: each is
+    refused with a SpecError naming the file, or validates and generates its rules."""
+    from alerts.generate import plan
+    from alerts.sloth_plugins import Generation, slo_rules
+    from contract.alert_catalogue import default_burn_windows
+
+    path = tmp_path / "fuzzed.yaml"
+    generation = Generation(default_burn_windows(), {}, "fuzz")
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(data=st.data(), original=st.sampled_from(FOREIGN))
+    def mutated(data, original):
+        documents = [d for d in yaml.safe_load_all(original.read_text()) if d is not None]
+        path.write_text(yaml.safe_dump_all([_drop_or_retype(d, data.draw) for d in documents]))
+        try:
+            for outcome in plan(load_specs(path)):
+                assert outcome.describe()
+                if outcome.rules is not None:
+                    slo_rules(outcome.rules, generation)
+        except SpecError as exc:
+            assert str(exc).startswith(str(path)), exc
+
+    assert len(FOREIGN) > 30
+    mutated()

@@ -155,4 +155,4 @@ def test_cli_report_and_validate(game_day_store, tmp_path):
     assert refused.returncode == 2 and "slos.0.objective: Input should be less than or equal to 100" in refused.stderr
     ok = subprocess.run([sys.executable, "-m", "qtenancy", "slo", "validate", str(ROOT / "slo" / "specs")],
                         capture_output=True, text=True, cwd=ROOT, env=env)
-    assert ok.returncode == 0 and "job-success-platform: SLI M1" in ok.stdout
+    assert ok.returncode == 0 and "job-success-platform: rules and analytical SLI M1" in ok.stdout

@@ -28,7 +28,7 @@ def generate(
 ) -> None:
     """Write slo-rules.yaml, operational-rules.yaml and alertmanager.yml from the specs."""
     from alerts.alertmanager import Receivers
-    from alerts.generate import write_alerting
+    from alerts.generate import NoRules, write_alerting
     from slo.spec_files import load_all
     from slo.specs import SpecError, parse_window
 
@@ -41,6 +41,8 @@ def generate(
         fail(str(exc))
     try:
         written = write_alerting(loaded, out, chosen, extra, runbook_base, receivers)
+    except NoRules as exc:
+        fail(str(exc))
     except OSError as exc:
         fail(f"cannot write the rules under {out} (it must be a directory): {os_reason(exc)}")
     for reason in written.skipped:

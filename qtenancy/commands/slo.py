@@ -18,11 +18,16 @@ app = typer.Typer(help="SLOs over the correlated jobs table: SLIs, budgets, burn
 
 @app.command("validate")
 def validate(specs: Annotated[list[Path], typer.Argument(help="spec files or directories")]) -> None:
-    """Validate SLO specs (qtenancy/v1, Sloth prometheus/v1, OpenSLO); exit 2 with the reason if one is bad."""
-    for spec in load_specs(specs):
-        what = f"SLI {spec.sli.value}" if spec.sli else "PromQL SLI (alerts only)"
-        console.print(f"ok  {spec.service}/{spec.name}: {what}, objective {spec.objective:.4%}, window {spec.window.label}"
-                      f"  ({spec.source})", highlight=False)
+    """Validate SLO specs (qtenancy/v1, Sloth, OpenSLO, Pyrra) and say what each becomes; exit 2 naming a bad one."""
+    from alerts.generate import plan
+
+    outcomes = plan(load_specs(specs))
+    if not outcomes:
+        fail(f"no SLO in {', '.join(map(str, specs))} (only objects an SLO refers to)")
+    for outcome in outcomes:
+        spec = outcome.spec
+        console.print(f"ok  {spec.service}/{spec.name}: {outcome.describe()}, objective {spec.objective:.4%}, "
+                      f"window {spec.window.label}  ({spec.source})", highlight=False)
 
 
 @app.command("report")

@@ -12,11 +12,11 @@ if TYPE_CHECKING:
 
 @dataclass
 class FileContext:
-    """What the documents of one file share: the default window, OpenSLO's named indicators, and SLOs that
-    can only be made once every document of the file has been read."""
+    """What the documents read together share: the default window, OpenSLO's named objects (by kind, then
+    name), and SLOs that can only be made once every document has been read."""
 
     default_window: Window
-    indicators: dict[str, Any] = field(default_factory=dict)
+    named: dict[str, dict[str, Any]] = field(default_factory=dict)
     deferred: list[Callable[[], list[SloSpec]]] = field(default_factory=list)
 
 

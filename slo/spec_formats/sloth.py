@@ -7,14 +7,21 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, model_validator
 
 from slo.spec_formats.registry import FileContext
+from slo.spec_formats.sloth_plugins import (
+    DENOMINATOR_CORRECTED,
+    SlothPluginChain,
+    slo_chain,
+)
 from slo.specs import (
     NAME,
     Grouping,
     KubernetesMetadata,
+    Labels,
     Loose,
     RuleSource,
     SloSpec,
     SlothAlerting,
+    SpecError,
     Window,
     catalogue_id,
     validate_document,
@@ -51,10 +58,10 @@ class SlothSlo(Loose):
     name: str = Field(pattern=NAME)
     objective: float = Field(gt=0, le=100)
     description: str = ""
-    labels: dict[str, str] = {}
+    labels: Labels = {}
     sli: SlothSli
     alerting: SlothAlerting = SlothAlerting()
-    plugins: dict[str, Any] = {}
+    plugins: SlothPluginChain = SlothPluginChain()
 
     @model_validator(mode="after")
     def _alert_name(self) -> SlothSlo:
@@ -66,9 +73,9 @@ class SlothSlo(Loose):
 
 class SlothService(Loose):
     service: str = Field(min_length=1)
-    labels: dict[str, str] = {}
+    labels: Labels = {}
     slos: list[SlothSlo] = Field(min_length=1)
-    slo_plugins: dict[str, Any] = {}
+    slo_plugins: SlothPluginChain = Field(SlothPluginChain(), validation_alias=AliasChoices("slo_plugins", "sloPlugins"))
 
     @model_validator(mode="after")
     def _unique_names(self) -> SlothService:
@@ -89,25 +96,36 @@ class SlothKubernetes(Loose):
     spec: SlothService
 
 
-def _from_sloth(service: SlothService, source: str, window: Window, version: str, mode: str) -> list[SloSpec]:
+def _from_sloth(service: SlothService, source: str, window: Window, version: str, mode: str, at: str = "",
+                kubernetes: KubernetesMetadata | None = None) -> list[SloSpec]:
+    """``at`` is where the service sits in the document (``spec.`` in a Kubernetes object), for error paths."""
     specs = []
     for i, slo in enumerate(service.slos):
+        where = f"{at}slos[{i}]"
+        if slo.sli.plugin is not None:
+            raise SpecError(f"{source}: {where}.sli.plugin.id: {slo.sli.plugin.id!r} is a Sloth SLI plugin, Go code "
+                            "loaded by Sloth, which qtenancy does not run; write its query as sli.events or sli.raw")
         labels = {**service.labels, **slo.labels}
-        sli, why = catalogue_id(labels, f"{source}: slos[{i}]")
+        sli, why = catalogue_id(labels, f"{source}: {where}")
         queries = slo.sli.events or slo.sli.raw
-        rules = None
-        if queries is not None:
-            rules = RuleSource(
-                service=service.service, name=slo.name, objective_percent=slo.objective, labels=labels,
-                spec_version=version, mode=mode, alerting=slo.alerting,
-                error_query=getattr(queries, "error_query", ""), total_query=getattr(queries, "total_query", ""),
-                error_ratio_query=getattr(queries, "error_ratio_query", ""),
-            )
+        try:
+            plugins = slo_chain(service.slo_plugins, slo.plugins, f"{at}{'slo_plugins' if kubernetes is None else 'sloPlugins'}",
+                                f"{where}.plugins")
+        except SpecError as exc:
+            raise SpecError(f"{source}: {exc}") from None
+        if slo.sli.events is None and any(p.id == DENOMINATOR_CORRECTED for p in plugins.steps):
+            raise SpecError(f"{source}: {where}.sli: plugin {DENOMINATOR_CORRECTED} corrects an events SLI "
+                            "(error_query and total_query); this SLO's SLI is raw")
+        rules = RuleSource(
+            service=service.service, name=slo.name, objective_percent=slo.objective, labels=labels,
+            spec_version=version, mode=mode, alerting=slo.alerting,
+            error_query=getattr(queries, "error_query", ""), total_query=getattr(queries, "total_query", ""),
+            error_ratio_query=getattr(queries, "error_ratio_query", ""), plugins=plugins, kubernetes=kubernetes,
+        )
         specs.append(SloSpec(
             name=slo.name, service=service.service, objective=round(slo.objective / 100, 12), window=window, source=source,
             sli=sli, group_by=Grouping(labels.get("qtenancy_group_by", "platform")), description=slo.description,
-            labels=labels, not_computable="its SLI is a Sloth plugin, which qtenancy does not run" if rules is None else why,
-            rules=rules,
+            labels=labels, not_computable=why, rules=rules,
         ))
     return specs
 
@@ -130,5 +148,6 @@ class SlothKubernetesFormat:
         return document.get("apiVersion") == "sloth.slok.dev/v1"
 
     def load(self, document: dict, where: str, context: FileContext) -> list[SloSpec]:
-        return _from_sloth(validate_document(SlothKubernetes, document, where).spec, where, context.default_window,
-                           "sloth.slok.dev/v1", "cli-gen-k8s")
+        kubernetes = validate_document(SlothKubernetes, document, where)
+        return _from_sloth(kubernetes.spec, where, context.default_window, "sloth.slok.dev/v1", "cli-gen-k8s", "spec.",
+                           kubernetes.metadata)
