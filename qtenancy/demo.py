@@ -34,7 +34,8 @@ from qtenancy.console import StepLines, stage
 from qtenancy.stack import free_port, start_collector
 from qtenancy.stack import stop as stop_processes
 from slo.analysis import detect, operator_tables, slo_results
-from slo.incidents import incidents, score
+from slo.fault_scoring import score
+from slo.incidents import incidents
 from slo.postmortem import Scope
 from slo.postmortem_files import write_postmortem
 from slo.report import (

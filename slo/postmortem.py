@@ -21,7 +21,8 @@ from contract.alert_catalogue import STARVATION
 from contract.billing import misbilled
 from slo.billing import per_tenant as billing_per_tenant
 from slo.catalogue import CATALOGUE, SliId, SliParameters
-from slo.incidents import SIGNAL_ORDER, incidents, score, within
+from slo.fault_scoring import score
+from slo.incidents import SIGNAL_ORDER, incidents, within
 from slo.sli import NotComputable, Tables, events, sli_table
 from slo.specs import SloSpec
 from slo.tenant_scope import scoped_incidents

@@ -45,7 +45,7 @@ def list_incidents(
     """List incidents with their scope, alerts, time to detect and time to resolve (M10)."""
     from qtenancy.incidents_view import incidents_table
     from slo.analysis import detect
-    from slo.incidents import score
+    from slo.fault_scoring import score
     from slo.report import data_end, markdown_table
     from slo.tenant_scope import incident_list
 
