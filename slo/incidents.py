@@ -97,10 +97,28 @@ def _hot_since(rates: pl.DataFrame, windows: BurnWindows, severity: str) -> pl.L
     )
 
 
+def _cause_runs(bursts: pl.LazyFrame) -> pl.LazyFrame:
+    """Per episode, each burst of bad events joins the earliest burst that shares where it happened (their
+    backends, or their tenants when they name no backend); a burst somewhere new starts a run of its own."""
+    places = bursts.group_by("episode", "chain").agg(backends=_scope("backend"), tenants=_scope("tenant")).select(
+        "episode", "chain", where=pl.when(pl.col("backends").list.len() > 0).then("backends").otherwise("tenants"))
+    earliest = (
+        places.join(places, on="episode", suffix="_earlier")
+        .filter(pl.col("chain_earlier") <= pl.col("chain"),
+                pl.col("where").list.set_intersection("where_earlier").list.len() > 0)
+        .group_by("episode", "chain")
+        .agg(cause_run=pl.col("chain_earlier").min())
+    )
+    return (
+        places.join(earliest, on=["episode", "chain"], how="left")
+        .select("episode", "chain", cause_run=pl.coalesce("cause_run", "chain"))
+    )
+
+
 def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows: BurnWindows) -> pl.LazyFrame:
     """Page and ticket episodes of every burn-alertable SLO, with the bad events that drove them: one signal
-    per burst of bad events (an hour apart or more), so an alert still firing on slow windows when a second,
-    unrelated fault begins is a signal for each, each with its own cause."""
+    per place where its bursts of bad events (an hour apart or more) happened, so an alert still firing on slow
+    windows when a second, unrelated fault begins elsewhere is a signal for each, each with its own cause."""
     frames = []
     for spec in specs:
         if spec.sli is None or CATALOGUE[spec.sli].no_burn_alerts:
@@ -117,13 +135,14 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows:
         for severity in (Severity.PAGE.value, Severity.TICKET.value):
             found = (
                 episodes(rates, severity).lazy().with_row_index("episode")
-                .join(_hot_since(rates, windows, severity), left_on=["group", "start"], right_on=["group", "at"])
+                .join(_hot_since(rates, own, severity), left_on=["group", "start"], right_on=["group", "at"])
             )
+            bursts = _chains(found.join(bad, on="group")
+                             .filter(pl.col("time") > pl.col("since"), pl.col("time") <= pl.col("end"))
+                             .sort("time", "provenance_id", nulls_last=True), "episode", "time", CHAIN_GAP)
             driven = (
-                _chains(found.join(bad, on="group")
-                        .filter(pl.col("time") > pl.col("since"), pl.col("time") <= pl.col("end"))
-                        .sort("time", "provenance_id", nulls_last=True), "episode", "time", CHAIN_GAP)
-                .group_by("episode", "chain")
+                bursts.join(_cause_runs(bursts), on=["episode", "chain"])
+                .group_by("episode", "cause_run")
                 .agg(
                     onset=pl.col("time").min(), last_bad=pl.col("time").max(), jobs=pl.len(),
                     first_job=pl.col("provenance_id").first(),

@@ -26,7 +26,7 @@ from slo.incidents import SIGNAL_ORDER, incidents, within
 from slo.sli import NotComputable, Tables, events, sli_table
 from slo.specs import SloSpec
 from slo.tenant_scope import scoped_incidents
-from slo.viewer import OPERATOR, Redactor, Viewer
+from slo.viewer import ANOTHER_TENANT, OPERATOR, Redactor, Viewer
 
 PROBLEMS = {
     "calibration_failing": "Calibration failing", "out_of_rotation": "Backend out of rotation",
@@ -281,11 +281,14 @@ def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSp
     if tenants:
         billing = billing.filter(pl.col("tenant").is_in(tenants))
     redact = Redactor.of(everyone.jobs, viewer)
+    seen = redact.frame(related.sort(*SIGNAL_ORDER, nulls_last=True), text=("evidence",), names=("tenants",),
+                        name=("suspect",), jobs=("first_job",))
+    if not viewer.is_operator:
+        aggressors = sorted({a if a == viewer.tenant else ANOTHER_TENANT for a in aggressors})
     return Postmortem(
         scope=scope, tables=tables, backends=backends, tenants=tenants,
         incidents=scoped_incidents(found, viewer, redact),
-        signals=redact.frame(related.sort(*SIGNAL_ORDER, nulls_last=True), text=("evidence",), names=("tenants",),
-                             name=("suspect",), jobs=("first_job",)),
+        signals=seen,
         timeline=redact.frame(_timeline(tables, scope, found, related, hurt, backends, overlapping),
                               text=("event", "detail"), jobs=("reference",)),
         affected=_affected_by_tenant(jobs, hurt, scope, backends, tenants), affected_jobs=hurt,
@@ -293,7 +296,7 @@ def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSp
         suspects=redact.frame(suspects, name=("victim", "suspect")), billing=billing,
         routed_after_detection=routed_after_detection(jobs, related),
         faults=score(found, overlapping) if faults is not None and viewer.is_operator else None,
-        cause=first_cause(related), aggressors=aggressors,
+        cause=first_cause(seen), aggressors=aggressors,
     )
 
 

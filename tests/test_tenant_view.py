@@ -61,7 +61,8 @@ def _pick(tables, *conditions) -> str:
 
 def test_explain_names_the_cause_and_the_money(view):
     data, terms, tables, *_ = view
-    unusable = _pick(tables, pl.col("tenant") == "fintech", pl.col("outcome") == "succeeded", ~pl.col("usable"))
+    unusable = _pick(tables, pl.col("tenant") == "fintech", pl.col("outcome") == "succeeded", ~pl.col("usable"),
+                     pl.col("billed_seconds") > 0)
     why = explain(tables, unusable, Viewer("fintech"), terms)
     floor, measured = why.outcome["fidelity_floor"], why.outcome["measured_fidelity"]
     assert floor == 0.6 and measured < floor
