@@ -3,11 +3,11 @@
 annotation and ``interval`` must be identical, the ``sloth_version`` label aside. Kubernetes specs are
 compared as whole ``PrometheusRule`` objects (metadata too).
 
-The two ``plugin-*`` examples use ``getting_started_availability``, an SLI plugin that is Go source in Sloth's
-examples directory, loaded by Sloth at run time: qtenancy does not run Go, so they must be refused naming the
-plugin (checked below), never turned into an empty rule file. Bad input tried: an SLO plugin id that is not
-Sloth's (Sloth's own integration fixture), an SLI plugin, a plugin with a missing required option, the
-denominator correction on a raw SLI.
+The two ``plugin-*`` examples use ``getting_started_availability``, the SLI plugin Sloth's examples ship as Go
+source; qtenancy runs its port, so they match too. Bad input tried: an SLO plugin id that is not Sloth's (Sloth's
+own integration fixture), an SLI plugin qtenancy has no port of, the example plugin without its ``job`` option
+and with a filter that is no filter, a plugin with a missing required option, the denominator correction on a
+raw SLI.
 """
 
 import os
@@ -28,7 +28,6 @@ from .conftest import ROOT
 
 EXAMPLES = ROOT.parent / "shared" / "compat" / "sloth-examples"
 SLOTH_TESTDATA = ROOT.parent / "shared" / "compat" / "sloth" / "testdata"
-GO_SLI_PLUGINS = {"plugin-getting-started.yml", "plugin-k8s-getting-started.yml"}
 EXAMPLE_FILES = sorted(p.name for p in (EXAMPLES / "examples").iterdir())
 
 
@@ -57,7 +56,7 @@ def test_every_example_is_covered():
     assert len(EXAMPLE_FILES) == 18 and all((EXAMPLES / "_gen" / name).exists() for name in EXAMPLE_FILES)
 
 
-@pytest.mark.parametrize("name", [n for n in EXAMPLE_FILES if n not in GO_SLI_PLUGINS])
+@pytest.mark.parametrize("name", EXAMPLE_FILES)
 def test_example_matches_sloth_rule_by_rule(name):
     ours = _ours(EXAMPLES / "examples" / name)
     theirs = [d for d in yaml.safe_load_all((EXAMPLES / "_gen" / name).read_text()) if d]
@@ -87,10 +86,19 @@ def test_the_plugin_chains_change_what_sloth_changes():
     assert victoria[2]["rules"][0]["labels"]["objective"] == "90"
 
 
-@pytest.mark.parametrize("name", sorted(GO_SLI_PLUGINS))
-def test_go_sli_plugins_are_refused_by_name(name):
-    with pytest.raises(SpecError, match=r"slos\[0\]\.sli\.plugin\.id: 'getting_started_availability' is a Sloth SLI plugin"):
-        load_specs(EXAMPLES / "examples" / name)
+def test_sli_plugins_without_a_port_or_with_bad_options_are_refused_by_name(tmp_path):
+    with pytest.raises(SpecError, match=r"slos\[0\]\.sli\.plugin\.id: 'integration_test' is a Sloth SLI plugin, "
+                                        r"Go code loaded by Sloth, which qtenancy does not run"):
+        load_specs(SLOTH_TESTDATA / "in-sli-plugin.yaml")
+    spec = yaml.safe_load((EXAMPLES / "examples" / "plugin-getting-started.yml").read_text())
+    options = spec["slos"][0]["sli"]["plugin"]["options"]
+    for change, reason in (({"job": None}, "job options is required"),
+                           ({"filter": "not a filter"}, "invalid prometheus filter: not a filter,")):
+        bad = tmp_path / "bad.yml"
+        spec["slos"][0]["sli"]["plugin"]["options"] = {k: v for k, v in {**options, **change}.items() if v is not None}
+        bad.write_text(yaml.safe_dump(spec))
+        with pytest.raises(SpecError, match=re.escape(f"slos[0].sli.plugin.id: {reason}")):
+            load_specs(bad)
 
 
 def test_unknown_slo_plugin_is_refused_by_name():
@@ -126,9 +134,9 @@ def test_cli_writes_a_prometheus_rule_without_anchors_and_refuses_plugins(tmp_pa
     for written in (tmp_path / "k8s").rglob("*.y*ml"):
         assert "&id0" not in written.read_text() and "*id0" not in written.read_text(), written
     refused = subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate",
-                              str(EXAMPLES / "examples" / "plugin-getting-started.yml"), "-o", str(tmp_path / "p")],
+                              str(SLOTH_TESTDATA / "in-sli-plugin.yaml"), "-o", str(tmp_path / "p")],
                              capture_output=True, text=True, cwd=ROOT)
-    assert refused.returncode == 2 and "getting_started_availability" in refused.stderr
+    assert refused.returncode == 2 and "'integration_test' is a Sloth SLI plugin" in refused.stderr
     assert not (tmp_path / "p").exists()
 
 
@@ -140,11 +148,12 @@ def test_validate_says_what_generate_writes(tmp_path):
     said = subprocess.run([sys.executable, "-m", "qtenancy", "slo", "validate", *specs], capture_output=True, text=True,
                           cwd=ROOT, env=env)
     assert said.returncode == 0, said.stderr
-    lines = said.stdout.splitlines()
-    assert [line.split(": ", 1)[1].split(",")[0] for line in lines] == [
-        "rules only (its events are PromQL queries; label it qtenancy_sli: M1..M8 to compute it from the jobs table)",
-        "analytical SLI M4 only (no rules: calibration-pass: calibration runs come hours apart",
-        "rules and analytical SLI M1", "rules and analytical SLI M1"]
+    becomes = dict(line.removeprefix("ok  ").split(": ", 1) for line in said.stdout.splitlines())
+    assert {slo: what.split(",")[0] for slo, what in becomes.items()} == {
+        "myservice/requests-availability":
+            "rules only (its events are PromQL queries; label it qtenancy_sli: M1..M8 to compute it from the jobs table)",
+        "qtenancy/calibration-pass": "analytical SLI M4 only (no rules: calibration-pass: calibration runs come hours apart",
+        "qtenancy/job-success-platform": "rules and analytical SLI M1", "qtenancy/job-success-tenant": "rules and analytical SLI M1"}
     written = subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", *specs, "-o", str(tmp_path / "o")],
                              capture_output=True, text=True, cwd=ROOT, env=env)
     assert written.returncode == 0 and "no rules: calibration-pass: calibration runs come hours apart" in written.stderr

@@ -12,6 +12,7 @@ from slo.spec_formats.sloth_plugins import (
     SlothPluginChain,
     slo_chain,
 )
+from slo.spec_formats.sloth_sli_plugins import SliPluginError, sli_plugin_query
 from slo.specs import (
     NAME,
     Grouping,
@@ -102,12 +103,14 @@ def _from_sloth(service: SlothService, source: str, window: Window, version: str
     specs = []
     for i, slo in enumerate(service.slos):
         where = f"{at}slos[{i}]"
-        if slo.sli.plugin is not None:
-            raise SpecError(f"{source}: {where}.sli.plugin.id: {slo.sli.plugin.id!r} is a Sloth SLI plugin, Go code "
-                            "loaded by Sloth, which qtenancy does not run; write its query as sli.events or sli.raw")
         labels = {**service.labels, **slo.labels}
-        sli, why = catalogue_id(labels, f"{source}: {where}")
         queries = slo.sli.events or slo.sli.raw
+        if slo.sli.plugin is not None:
+            try:
+                queries = SlothRaw(error_ratio_query=sli_plugin_query(slo.sli.plugin.id, labels, slo.sli.plugin.options))
+            except SliPluginError as exc:
+                raise SpecError(f"{source}: {where}.sli.plugin.id: {exc}") from None
+        sli, why = catalogue_id(labels, f"{source}: {where}")
         try:
             plugins = slo_chain(service.slo_plugins, slo.plugins, f"{at}{'slo_plugins' if kubernetes is None else 'sloPlugins'}",
                                 f"{where}.plugins")
@@ -130,6 +133,18 @@ def _from_sloth(service: SlothService, source: str, window: Window, version: str
     return specs
 
 
+def _without(document: dict, keys: tuple[str, ...], service: str = "") -> dict:
+    """The document without the alerting keys the other spelling uses: Sloth's ``prometheus/v1`` reads only
+    ``page_alert``/``ticket_alert`` and its Kubernetes CRD only ``pageAlert``/``ticketAlert``, and each ignores
+    the other's, so an example written with the wrong spelling gets no alert labels, as in Sloth."""
+    body = document.get(service, {}) if service else document
+    if not isinstance(body, dict) or not isinstance(body.get("slos"), list):
+        return document
+    slos = [{**slo, "alerting": {k: v for k, v in slo["alerting"].items() if k not in keys}}
+            if isinstance(slo, dict) and isinstance(slo.get("alerting"), dict) else slo for slo in body["slos"]]
+    return {**document, service: {**body, "slos": slos}} if service else {**document, "slos": slos}
+
+
 class SlothPrometheus:
     name = "prometheus/v1"
 
@@ -137,8 +152,8 @@ class SlothPrometheus:
         return document.get("version") == "prometheus/v1"
 
     def load(self, document: dict, where: str, context: FileContext) -> list[SloSpec]:
-        return _from_sloth(validate_document(SlothFile, document, where), where, context.default_window,
-                           "prometheus/v1", "cli-gen-prom")
+        return _from_sloth(validate_document(SlothFile, _without(document, ("pageAlert", "ticketAlert")), where),
+                           where, context.default_window, "prometheus/v1", "cli-gen-prom")
 
 
 class SlothKubernetesFormat:
@@ -148,6 +163,6 @@ class SlothKubernetesFormat:
         return document.get("apiVersion") == "sloth.slok.dev/v1"
 
     def load(self, document: dict, where: str, context: FileContext) -> list[SloSpec]:
-        kubernetes = validate_document(SlothKubernetes, document, where)
+        kubernetes = validate_document(SlothKubernetes, _without(document, ("page_alert", "ticket_alert"), "spec"), where)
         return _from_sloth(kubernetes.spec, where, context.default_window, "sloth.slok.dev/v1", "cli-gen-k8s", "spec.",
                            kubernetes.metadata)
