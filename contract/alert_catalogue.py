@@ -84,12 +84,19 @@ class StarvationRule:
 
 @dataclass(frozen=True)
 class BillingRule:
-    """Billed against what the declared meter owes (``contract.billing``): off by more than ``relative_bound``
-    over ``window_seconds`` once at least ``volume_floor_seconds`` of backend time was used."""
+    """Billed against the tenant's usage. Real time, from the broker's counters (which cannot say what a
+    sampling meter owes job by job): off by more than ``relative_bound`` over ``window_seconds`` once at least
+    ``volume_floor_seconds`` of backend time was used. After the fact, against what the declared meter owes each
+    traced job (``contract.billing``): within ``judged_seconds``, at least ``misbilled_jobs`` jobs misbilled by
+    at least ``owed_share`` of what the tenant was owed billing for then, so a tenant of modest volume is judged
+    by its own volume and found within the hour."""
 
     relative_bound: float = 0.2
     window_seconds: float = 3 * HOUR
     volume_floor_seconds: float = 1800.0
+    owed_share: float = 0.05
+    misbilled_jobs: int = 3
+    judged_seconds: float = HOUR
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,7 @@ CALIBRATION_SCHEMA: dict[str, pl.DataType] = {
 """One row per calibration run."""
 
 SIGNAL_SCHEMA: dict[str, pl.DataType] = {
-    "signal": pl.String, "alert": pl.String, "severity": pl.String, "backends": pl.List(pl.String),
+    "signal": pl.String, "sli": pl.String, "alert": pl.String, "severity": pl.String, "backends": pl.List(pl.String),
     "tenants": pl.List(pl.String), "suspect": pl.String, "start": UTC_US, "detected_at": UTC_US, "end": UTC_US,
     "jobs": pl.Int64, "first_job": pl.String, "evidence": pl.String,
 }

@@ -86,6 +86,14 @@ def _gates(name: str, target: Target) -> tuple[tuple[str, ...], tuple[str, ...]]
         raise UnsupportedDevice(f"device {name!r} has no single-qubit pulse gate among {', '.join(PULSED_ONE_QUBIT_GATES)}")
     if "measure" not in operations:
         raise UnsupportedDevice(f"device {name!r} cannot measure")
+    one_way = [q for q in target["cx"] or () if q is not None and q[::-1] not in target["cx"]] \
+        if "cx" in operations and len(two_q) > 1 else []
+    if one_way:
+        others = ", ".join(g for g in two_q if g != "cx")
+        raise UnsupportedDevice(
+            f"device {name!r} drives {len(one_way)} coupler(s) with cx in one direction only beside {others} "
+            "couplers, and Qiskit's transpiler has no rule to reverse cx in such a target: circuits cannot be routed "
+            "on it")
     return one_q, two_q
 
 

@@ -1,8 +1,9 @@
 """The scheduler: calibration-aware routing, then fair-share, priority and reservations per backend.
 
 Routing picks a backend when a job is admitted (best expected fidelity under the tenant's floor
-and cost policy, traded against the backlog; when no backend is predicted to meet the floor, the one
-predicted closest to it); each backend then serves its queue by priority tier
+and cost policy, traded against the backlog, and steered away from a backend where the job would
+wait past its tenant's queue-wait target, such as one that is calibrating; when no backend is
+predicted to meet the floor, the one predicted closest to it); each backend then serves its queue by priority tier
 (promoted by aging up to the top tier, so nothing starves) and, within a tier, by the tenant
 furthest below its quota share of decayed backend time.
 """
@@ -20,6 +21,8 @@ from emulator.scenario import Scenario, SchedulerStarvation
 TOP_TIER = max(PRIORITY_TIER.values())
 COST_WEIGHT = {"best_fidelity": 0.0, "balanced": 0.05, "cheapest": 1.0}
 RESERVED_BONUS = 10.0
+LATE_WEIGHT = 1.0
+"""Score lost per queue-wait target a job would wait beyond its tenant's target on a backend."""
 USAGE_RENORMALISE = 30.0
 
 
@@ -71,6 +74,7 @@ class Scheduler:
         self._tier = [PRIORITY_TIER[t.priority] for t in tenants]
         self._quota = [t.quota_share for t in tenants]
         self._floor = [t.fidelity_floor for t in tenants]
+        self._target = [t.queue_wait_target for t in tenants]
         self._cost_weight = [COST_WEIGHT[t.cost_policy] for t in tenants]
         self._aging = policy.aging_per_tier
         self._wait_weight = policy.wait_weight_per_hour / 3600.0
@@ -115,7 +119,10 @@ class Scheduler:
                 continue
             fidelity = self.predict(job.circuit, b)
             wait = max(0.0, view.busy_until - now) + self.backlog[b]
-            score = fidelity - self._wait_weight * wait - self._cost_weight[job.tenant] * self._relative_price[b]
+            target = self._target[job.tenant]
+            late = max(0.0, wait - target) / target
+            score = (fidelity - self._wait_weight * wait - self._cost_weight[job.tenant] * self._relative_price[b]
+                     - LATE_WEIGHT * late)
             if owner == job.tenant:
                 score += RESERVED_BONUS
             floor_met = fidelity >= self._floor[job.tenant]
@@ -186,6 +193,33 @@ class Scheduler:
                 taken.append(self._pop(backend, tenant))
         taken.sort(key=lambda j: (j.queued_at, j.row))
         return taken
+
+    def drain_before_hold(self, backend: int, hold: float, now: float) -> list[QueuedJob]:
+        """Take off a backend about to stop for ``hold`` seconds (a calibration) the queued jobs of tenants whose
+        queue-wait target is shorter than that, when another backend could run them: a calibration-aware
+        scheduler does not leave interactive work waiting behind a calibration."""
+        taken: list[QueuedJob] = []
+        for tenant in [t for t in self._queues[backend] if self._target[t] < hold]:
+            queue = self._queues[backend][tenant]
+            moving = [j for j in queue if self._elsewhere(j, backend, now)]
+            for job in moving:
+                queue.remove(job)
+                self.queued_by_tenant[tenant] -= 1
+                self.backlog[backend] -= job.planned
+            if not queue:
+                del self._queues[backend][tenant]
+            taken += moving
+        taken.sort(key=lambda j: (j.queued_at, j.row))
+        return taken
+
+    def _elsewhere(self, job: QueuedJob, backend: int, now: float) -> bool:
+        """Some other backend the job may use is up, in rotation, wide enough and not reserved for another tenant."""
+        candidates = job.allowed if job.allowed is not None else range(len(self.backends))
+        return any(
+            b != backend and self.backends[b].width >= job.width and not self.backends[b].down
+            and self.backends[b].in_rotation and self.reservation_owner(b, now) in (-1, job.tenant)
+            for b in candidates
+        )
 
     def charge(self, tenant: int, seconds: float, now: float) -> None:
         """Add backend time to a tenant's decayed usage (stored scaled by e^(t/tau) to avoid decaying all)."""

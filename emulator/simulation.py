@@ -414,9 +414,11 @@ class Simulation:
         st.calibration_pending[b] = False
         st.calibrating[b] = True
         st.calibration_token[b] += 1
-        end = now + self.scenario.calibration.duration
+        hold = self.scenario.calibration.duration
+        end = now + hold
         st.views[b].busy_until = end
         self._push(end, CAL_END, b, st.calibration_token[b])
+        self._reroute(self.scheduler.drain_before_hold(b, hold, now), now, exclude=b)
 
     def _calibration_done(self, b: int, now: float) -> None:
         st = self.b
@@ -430,11 +432,12 @@ class Simulation:
 
         After a pass the next run is due one interval later, or at ``next_due`` when given. The run
         starts in steady operation (``steady``): every backend freshly and well tuned, later runs
-        staggered across backends, so a run's first hour is no different from any other.
+        staggered across backends, so a run's first hour is no different from any other. A retry after
+        a failed run re-tunes with care (never badly), so only a real defect fails twice in a row.
         """
         st = self.b
         policy = self.scenario.calibration
-        st.drift[b].retune(now, reliable=steady)
+        st.drift[b].retune(now, reliable=steady or st.failed_attempts[b] > 0)
         bucket = st.drift[b].bucket(now)
         m = measure(st.snapshots[b], drift_scale(policy.drift.step, bucket), policy, self._calibration_rng)
         self._calibration_counter += 1

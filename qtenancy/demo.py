@@ -34,7 +34,7 @@ from qtenancy.console import StepLines, stage
 from qtenancy.stack import free_port, start_collector
 from qtenancy.stack import stop as stop_processes
 from slo.analysis import detect, operator_tables, slo_results
-from slo.fault_scoring import score
+from slo.fault_scoring import control_groups, score
 from slo.incidents import incidents
 from slo.postmortem import Scope
 from slo.postmortem_files import write_postmortem
@@ -139,7 +139,7 @@ def run_demo(scenario: Scenario, seed: int, specs: list[SloSpec], out: Path, bar
         scope = Scope(row["start"], row["resolved_at"], incident=row["incident"])
         write_postmortem(specs, tables, detections, scope, faults, out / "postmortems" / row["incident"])
         bar.advance(task)
-    scored = score(found, faults)
+    scored = score(detections.signals, faults, control_groups(tables.jobs))
     (out / "incidents.md").write_text("\n".join([
         f"# Incidents in {scenario.name}", "", *markdown_table(found), "", "## Injected faults", "", *markdown_table(scored)
     ]) + "\n")

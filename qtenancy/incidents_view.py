@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
 from rich.table import Table
 
 from common.readable import minutes
+from qtenancy.console import frame_table
+from slo.report import markdown_table
+
+if TYPE_CHECKING:
+    from qtenancy.rehearsal import Verdict
 
 
 def incidents_table(title: str, found: pl.DataFrame, scored: pl.DataFrame | None) -> Table:
@@ -28,6 +35,41 @@ def incidents_table(title: str, found: pl.DataFrame, scored: pl.DataFrame | None
         table.add_row(*cells)
     if scored is not None:
         for row in scored.filter(pl.col("incidents").list.len() == 0).iter_rows(named=True):
-            table.add_row("(missed)", "", f"{row['fault_start']:%a %d %H:%M}", "", "", row["backend"] or "",
+            table.add_row("(missed)", "", f"{row['fault_start']:%a %d %H:%M}", "", "", row["backend"] or row["tenant"] or "",
                           "", row["fault"])
     return table
+
+
+def _rehearsal_frames(verdict: Verdict) -> dict[str, pl.DataFrame]:
+    runs = pl.DataFrame([{"scenario": r.scenario, "seed": r.seed, "faults": r.faults.height,
+                          "found": int(r.faults["found"].sum()), "false positives": r.false_positives.height,
+                          "incidents": r.incidents} for r in verdict.runs])
+    faults = pl.concat([r.faults for r in verdict.runs], how="vertical_relaxed")
+    missed = faults.filter(~pl.col("found")).select("scenario", "seed", "fault", "kind", "fault_start", "backend",
+                                                       "tenant", "antagonist")
+    spurious = pl.concat([r.false_positives for r in verdict.runs], how="vertical_relaxed").select(
+        "scenario", "seed", "incident", "kind", "start", "alerts")
+    by_kind = verdict.by_kind.rename({"false_positives": "false positives", "median_minutes": "median minutes to detect",
+                                      "worst_minutes": "worst minutes to detect"})
+    return {"per run": runs, "per kind of fault": by_kind, "faults missed": missed, "false positives": spurious}
+
+
+def _totals(verdict: Verdict) -> str:
+    def ratio(part: int, whole: int, value: float | None) -> str:
+        return f"{part:,}/{whole:,} = {value:.2f}" if value is not None else "no data"
+
+    return (f"precision {ratio(verdict.matched, verdict.incidents, verdict.precision)} (incidents that found a fault); "
+            f"recall {ratio(verdict.found, verdict.faults, verdict.recall)} (faults found)")
+
+
+def rehearsal_tables(verdict: Verdict) -> list[Table | str]:
+    """The rehearsal as tables a person reads: per run, per kind of fault, what was missed and what was not real."""
+    return [*(frame_table(title, frame) for title, frame in _rehearsal_frames(verdict).items() if not frame.is_empty()),
+            _totals(verdict)]
+
+
+def rehearsal_markdown(verdict: Verdict) -> str:
+    lines = ["# Game-day rehearsal, scored strictly", ""]
+    for title, frame in _rehearsal_frames(verdict).items():
+        lines += [f"## {title.capitalize()}", "", *markdown_table(frame), ""]
+    return "\n".join([*lines, _totals(verdict), ""])

@@ -21,7 +21,6 @@ from contract.alert_catalogue import (
 )
 from contract.billing import BillingTerms, load_billing_terms, with_meter
 from contract.data_dir import AUDIT_LOG, BILLING_TERMS, STORE
-from contract.durations import parse_duration
 from contract.tables import read_calibrations, read_jobs
 from slo.billing import per_tenant as billing_per_tenant
 from slo.catalogue import SliParameters
@@ -30,7 +29,7 @@ from slo.drift import unexplained
 from slo.fairness import jain_index, shares, starvation_episodes
 from slo.incidents import Evidence
 from slo.incidents import find as find_signals
-from slo.noisy_neighbour import NeighbourParameters, attribute
+from slo.noisy_neighbour import attribute
 from slo.report import Analyses, evaluate
 from slo.reproducibility import repeats
 from slo.sli import Tables, window_start
@@ -105,7 +104,7 @@ def detect(specs: list[SloSpec], tables: Tables, as_of: datetime, done: Analyses
     else:
         neighbours, drifts, starvation = done.incidents, done.drifts, done.starvation
     signals = find_signals(Evidence(
-        specs, tables, as_of, drifts, neighbours, starvation,
-        timedelta(seconds=parse_duration(NeighbourParameters().every)), SliParameters().billing_tolerance_seconds, windows or default_burn_windows(),
+        specs, tables, as_of, drifts, neighbours, starvation, SliParameters().billing_tolerance_seconds,
+        windows or default_burn_windows(),
     ))
     return Detections(signals, neighbours)

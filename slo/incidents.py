@@ -26,7 +26,6 @@ from scipy.sparse.csgraph import connected_components
 from contract.alert_catalogue import (
     BACKEND_DOWN,
     BACKEND_OUT_OF_ROTATION,
-    BILLING,
     BILLING_DELTA,
     CALIBRATION,
     CALIBRATION_FAILING,
@@ -37,12 +36,13 @@ from contract.alert_catalogue import (
     BurnWindows,
     Severity,
 )
-from contract.billing import billing_delta
 from contract.durations import format_duration
 from contract.semconv import CalibrationVerdict, FailureReason, Outcome
 from contract.tables import SIGNAL_SCHEMA, UTC_US
+from slo.billing import misbilled_runs
 from slo.burn_rate import alert_label, burn_column, burn_rates, episodes
 from slo.catalogue import CATALOGUE
+from slo.drift import DriftParameters
 from slo.sli import NotComputable, Tables, events, window_start
 from slo.specs import SloSpec
 
@@ -151,7 +151,8 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows:
             )
             pairs = " or ".join(alert_label(a).split(":", 1)[1] for a in own.pairs if a.severity == severity)
             frames.append(_signals(found.join(driven, on="episode").select(
-                signal=pl.lit("slo_burn"), alert=pl.lit(spec.alert_name), severity=pl.lit(severity),
+                signal=pl.lit("slo_burn"), sli=pl.lit(spec.sli.value), alert=pl.lit(spec.alert_name),
+                severity=pl.lit(severity),
                 backends="backends", tenants="tenants", start="onset",
                 detected_at=pl.max_horizontal("start", "onset"),
                 end=pl.max_horizontal("last_bad", "onset"), jobs="jobs", first_job="first_job",
@@ -210,24 +211,27 @@ def calibration_signals(calibrations: pl.LazyFrame) -> pl.LazyFrame:
     ])
 
 
-def fidelity_signals(drifts: pl.DataFrame, neighbours: pl.DataFrame, width: timedelta) -> pl.LazyFrame:
+def fidelity_signals(drifts: pl.DataFrame, neighbours: pl.DataFrame) -> pl.LazyFrame:
     """Drift and noisy-neighbour findings: both are what the fidelity-below-prediction alert pages on."""
     raised = _raised(FIDELITY_BELOW_PREDICTION)
     return pl.concat([
         _signals(drifts.lazy().select(
             signal=pl.lit("drift"), **raised, backends=pl.concat_list("backend"),
             start="onset", detected_at="detected_at", end=pl.max_horizontal("end", "detected_at"),
-            evidence=pl.format("calibration drift on {}: fidelity below prediction, residual z-score down to {}",
-                               "backend", pl.col("lowest_z").round(1)),
+            evidence=pl.format("calibration drift on {}: errors {}% above what its calibrations reported, {}% more "
+                               "within {} under one calibration", "backend", (pl.col("peak_level") * 100).round(0),
+                               (pl.col("peak_growth").fill_null(0.0) * 100).round(0), pl.lit(DriftParameters().lookback)),
         )),
         _signals(neighbours.lazy().select(
-            signal=pl.lit("noisy_neighbour"), **raised, backends=pl.concat_list("backend"),
-            tenants=pl.concat_list("victim"), suspect="suspect", start="start", detected_at=pl.col("start") + width,
+            signal=pl.lit("noisy_neighbour"), **raised,
+            backends=pl.concat_list("backend", "suspect_backends").list.unique().list.sort(),
+            tenants=pl.concat_list("victim"), suspect="suspect", start="start", detected_at="detected_at",
             end="end", jobs=pl.col("jobs").cast(pl.Int64),
             evidence=pl.format(
-                "{} on {} lost {}% fidelity; suspect {} (correlation {}, {}x its usual backend time in {})",
-                "victim", "backend", (-pl.col("fidelity_change") * 100).round(1), "suspect",
-                pl.col("correlation").round(2), pl.col("activity_ratio").round(1), "control_group",
+                "{}'s results on {} came out with {}% more error while {}'s {} ran beside them in {} than co-running "
+                "usually costs there ({}%)",
+                "victim", "backend", (pl.col("effect") * 100).round(0), "suspect", pl.col("suspect_workload").fill_null("jobs"),
+                "control_group", (pl.col("usual_effect") * 100).round(0),
             ),
         )),
     ])
@@ -245,17 +249,11 @@ def starvation_signals(starvation: pl.DataFrame) -> pl.LazyFrame:
 
 
 def job_failure_signals(jobs: pl.LazyFrame, tolerance: float) -> pl.LazyFrame:
-    """Jobs failed because their backend was down, and jobs billed other than their declared meter owes."""
+    """Jobs failed because their backend was down, and a tenant billed other than its declared meter owes."""
     down = _chains(
         jobs.filter(pl.col("reason") == FailureReason.BACKEND_DOWN.value, pl.col("backend").is_not_null()),
         "backend", "finished_at", CHAIN_GAP,
     )
-    misbilled = _chains(
-        jobs.filter(pl.col("execute_end").is_not_null(), pl.col("tenant").is_not_null())
-        .with_columns(delta=billing_delta())
-        .filter(pl.col("delta").abs() > tolerance),
-        "tenant", "finished_at", CHAIN_GAP,
-    ).with_columns(used=pl.col("exec_seconds").cum_sum().over("tenant", "chain"))
     return pl.concat([
         _signals(down.group_by("backend", "chain").agg(
             start=pl.col("finished_at").min(), end=pl.col("finished_at").max(), jobs=pl.len(),
@@ -266,18 +264,19 @@ def job_failure_signals(jobs: pl.LazyFrame, tolerance: float) -> pl.LazyFrame:
             jobs="jobs", first_job="first_job",
             evidence=pl.format("{} job(s) failed because {} was down", "jobs", "backend"),
         )),
-        _signals(misbilled.group_by("tenant", "chain").agg(
-            start=pl.col("finished_at").min(), end=pl.col("finished_at").max(), jobs=pl.len(),
-            first_job=pl.col("provenance_id").first(), delta=pl.col("delta").sum(),
-            detected_at=pl.col("finished_at").filter(pl.col("used") >= BILLING.volume_floor_seconds).min(),
-        ).select(
-            signal=pl.lit("billing_delta"), **_raised(BILLING_DELTA),
-            tenants=pl.concat_list("tenant"), start="start", detected_at=pl.coalesce("detected_at", "end"), end="end",
-            jobs="jobs", first_job="first_job",
-            evidence=pl.format("{} job(s) of {} billed {} s other than the meter owes", "jobs", "tenant",
-                               pl.col("delta").round(1)),
-        )),
+        billing_signals(jobs, tolerance),
     ])
+
+
+def billing_signals(jobs: pl.LazyFrame, tolerance: float) -> pl.LazyFrame:
+    """A tenant's runs of misbilled jobs (``slo.billing.misbilled_runs``), each raised once it became material."""
+    return _signals(misbilled_runs(jobs, tolerance, CHAIN_GAP).select(
+        signal=pl.lit("billing_delta"), **_raised(BILLING_DELTA),
+        tenants=pl.concat_list("tenant"), start="start", detected_at="detected_at", end="end",
+        jobs="jobs", first_job="first_job",
+        evidence=pl.format("{} job(s) of {} billed {} s other than the meter owes", "jobs", "tenant",
+                           pl.col("delta").round(1)),
+    ))
 
 
 def fill_tenants(signals: pl.DataFrame, jobs: pl.LazyFrame) -> pl.DataFrame:
@@ -395,7 +394,6 @@ class Evidence:
     drifts: pl.DataFrame
     neighbours: pl.DataFrame
     starvation: pl.DataFrame
-    neighbour_bin: timedelta
     billing_tolerance: float
     windows: BurnWindows
 
@@ -406,7 +404,7 @@ Detector = Callable[[Evidence], pl.LazyFrame]
 DETECTORS: tuple[Detector, ...] = (
     lambda e: burn_signals(e.specs, e.tables, e.as_of, e.windows),
     lambda e: calibration_signals(e.tables.calibrations.filter(pl.col("ended_at") <= e.as_of)),
-    lambda e: fidelity_signals(e.drifts, e.neighbours, e.neighbour_bin),
+    lambda e: fidelity_signals(e.drifts, e.neighbours),
     lambda e: starvation_signals(e.starvation),
     lambda e: job_failure_signals(e.tables.jobs.filter(pl.col("finished_at") <= e.as_of), e.billing_tolerance),
 )

@@ -1,13 +1,21 @@
 """Noisy-neighbour attribution (SLI M9), after Google's CPI² adapted to shared control electronics.
 
-CPI² flags a victim task whose cycles-per-instruction rise above its own norm, then names the antagonist
-whose CPU use correlates with the victim's CPI. Here the victim is a tenant on a backend whose fidelity
-falls below what the calibration predicts (its binned residual z-score under ``-z_threshold``), and each
-other tenant's activity is its backend time in the same control group per bin. Over the episode and a
-margin either side, the suspect is the tenant whose activity correlates best with the shortfall of the
-victim's backend (every job on it, so a victim with few jobs of its own still has a series to test); it
-is named when that correlation is strong and its activity is several times higher while the backend falls
-short than while it does not.
+CPI² finds an antagonist by relating a victim's slowdown to each candidate's usage while they co-run. Here a
+victim is a result on a backend, its slowdown its excess error (``slo.residuals``), and a candidate is a
+tenant's workload running on another backend of the same control group; its usage is how much of the
+victim's execution it overlapped (0 to 1 per backend it ran on). Over a trailing window, a weighted
+least-squares slope of the victims' excess error on that overlap (with a linear trend in time beside it)
+says how much worse results come out while the candidate runs beside them than while it does not.
+
+Every backend has some crosstalk, so a slope is judged against what co-running usually costs there: a
+candidate present most of the time against its own usual slope (so a tenant that is always busy is judged
+by its own history, and caught when its drive changes), any other against the other candidates' slopes in
+windows without it (so neither the candidate nor what its running does to the others sets its yardstick).
+The margin must clear a floor (``effect``), the spread of those slopes and the window's standard error, and
+the candidate must add a material excess to its victims on average (``impact``). Neither relative activity
+nor a correlation over the whole run is needed, so a mild flood is found as surely as a strong one.
+
+A tenant without workload names is one candidate; the suspect is always named by tenant.
 """
 
 from __future__ import annotations
@@ -18,100 +26,227 @@ from datetime import timedelta
 import polars as pl
 
 from contract.durations import parse_duration
-from slo.residuals import residual_bins
+from slo.residuals import MAD_TO_SD, residuals
+
+UNIT = ("suspect", "suspect_workload")
+EXPOSED = 0.5
+"""A result that ran at least half beside a candidate is exposed to it."""
 
 
 @dataclass(frozen=True)
 class NeighbourParameters:
     every: str = "10m"
-    z_threshold: float = 3.0
-    min_bins: int = 1
-    margin_hours: float = 6.0
-    min_correlation: float = 0.5
-    min_activity_ratio: float = 2.0
-    min_jobs: int = 3
+    window: str = "1h"
+    effect: float = 0.15
+    """The least extra excess error per unit of overlap, above the usual, that counts as a noisy neighbour."""
+    spread: float = 6.0
+    significance: float = 10.0
+    """Standard errors the slope must clear: results in one window share a calibration and its drift, so their
+    errors are not independent and the nominal standard error understates the slope's uncertainty."""
+    impact: float = 0.05
+    """The excess error a suspect adds to its victims on average (its effect times its mean overlap)."""
+    min_jobs: int = 10
+    min_exposed: int = 10
+    """Exposed results a window needs before a candidate can be judged in it."""
+    regular: float = 0.5
+    """A candidate judgeable in this share of a backend's bins is judged against its own usual slope there."""
+    chain_gap: str = "2h"
+    """Alarms of one candidate this close are one episode: while a flood saturates its backend, the overlap stops
+    varying and windows cannot be judged, though the harm goes on."""
 
 
-def activity(jobs: pl.LazyFrame, every: str) -> pl.LazyFrame:
-    """Backend seconds per tenant, control group and bin (by execution start)."""
+def _busy(jobs: pl.LazyFrame) -> pl.LazyFrame:
+    """Every execution in a control group, with how long its workload had run on that backend before it."""
     return (
-        jobs.filter(pl.col("exec_seconds").is_not_null(), pl.col("tenant").is_not_null(), pl.col("control_group").is_not_null())
-        .group_by("tenant", "control_group", pl.col("execute_start").dt.truncate(every).alias("bin"))
-        .agg(busy=pl.col("exec_seconds").sum())
+        jobs.filter(pl.col("execute_start").is_not_null(), pl.col("execute_end") > pl.col("execute_start"),
+                    pl.col("tenant").is_not_null(), pl.col("control_group").is_not_null())
+        .select("control_group", other="backend", suspect="tenant",
+                suspect_workload=pl.col("workload").fill_null(""), start="execute_start", ends="execute_end")
+        .with_columns(seconds=(pl.col("ends") - pl.col("start")).dt.total_microseconds() / 1e6)
+        .sort("other", *UNIT, "start")
+        .with_columns(before=pl.col("seconds").cum_sum().over("other", *UNIT) - pl.col("seconds"))
     )
 
 
-def _episodes(bins: pl.LazyFrame, params: NeighbourParameters, width: timedelta) -> pl.LazyFrame:
-    low = bins.filter(pl.col("z") < -params.z_threshold).sort("tenant", "backend", "bin")
-    gap = (pl.col("bin") - pl.col("bin").shift(1).over("tenant", "backend")) > width * 2
-    return (
-        low.with_columns(run=gap.fill_null(True).cum_sum().over("tenant", "backend"))
-        .group_by("tenant", "backend", "control_group", "run")
-        .agg(start=pl.col("bin").min(), end=pl.col("bin").max() + width, bins=pl.len(),
-             mean_z=pl.col("z").mean(), mean_residual=pl.col("residual").mean(), jobs=pl.col("jobs").sum())
-        .filter(pl.col("bins") >= params.min_bins)
-        .drop("run")
-        .rename({"tenant": "victim"})
-        .with_row_index("episode")
+def _busy_until(busy: pl.LazyFrame, frame: pl.LazyFrame, at: str) -> pl.LazyFrame:
+    """Seconds the candidate had run on ``other`` by each row's instant ``at`` (its cumulative usage)."""
+    found = (
+        frame.sort("other", *UNIT, at)
+        .join_asof(busy.select("other", *UNIT, "start", "seconds", "before"), left_on=at, right_on="start",
+                   by=["other", *UNIT], strategy="backward", check_sortedness=False)
     )
+    ran = (pl.col(at) - pl.col("start")).dt.total_microseconds() / 1e6
+    return found.with_columns(
+        pl.coalesce(pl.col("before") + pl.min_horizontal(ran, pl.col("seconds")), pl.lit(0.0)).alias(f"used_{at}")
+    ).drop("start", "seconds", "before")
+
+
+def exposures(jobs: pl.LazyFrame) -> pl.LazyFrame:
+    """Per result and candidate of its control group: its excess error, weight, and the candidate's overlap."""
+    busy = _busy(jobs)
+    candidates = busy.select("control_group", "other", *UNIT).unique()
+    victims = (
+        residuals(jobs)
+        .filter(pl.col("execute_end") > pl.col("execute_start"), pl.col("control_group").is_not_null())
+        .select("provenance_id", "tenant", "backend", "control_group", "execute_start", "execute_end", "excess",
+                weight="excess_weight")
+        .join(candidates, on="control_group")
+        .filter(pl.col("other") != pl.col("backend"))
+    )
+    overlapped = _busy_until(busy, _busy_until(busy, victims, "execute_start"), "execute_end")
+    length = (pl.col("execute_end") - pl.col("execute_start")).dt.total_microseconds() / 1e6
+    return (
+        overlapped.with_columns(share=(pl.col("used_execute_end") - pl.col("used_execute_start")) / length)
+        .group_by("provenance_id", "tenant", "backend", "control_group", "execute_start", "excess", "weight", *UNIT)
+        .agg(overlap=pl.col("share").sum())
+    )
+
+
+def slopes(exposed: pl.LazyFrame, params: NeighbourParameters = NeighbourParameters()) -> pl.LazyFrame:
+    """Per victim backend, candidate and bin: over the trailing window, the weighted least-squares slope of excess
+    error on overlap with a linear trend in time beside it (so a drift that happens to grow while a candidate
+    gets busier is not laid at its door), the slope's standard error, and the candidate's mean overlap."""
+    hours = (pl.col("execute_start") - pl.col("execute_start").min().over("backend")).dt.total_seconds() / 3600
+    terms = {"x": pl.col("overlap"), "t": hours, "v": pl.col("excess")}
+    w = pl.col("weight")
+    products = [("x", "x"), ("t", "t"), ("x", "t"), ("x", "v"), ("t", "v"), ("v", "v")]
+    sums = {"n": pl.len(), "w": w.sum(), "sx": pl.col("overlap").sum(), "exposed": (pl.col("overlap") >= EXPOSED).sum(),
+            **{f"w{a}": (w * e).sum() for a, e in terms.items()},
+            **{f"w{a}{b}": (w * terms[a] * terms[b]).sum() for a, b in products}}
+    binned = (
+        exposed
+        .group_by("backend", "control_group", *UNIT, bin=pl.col("execute_start").dt.truncate(params.every))
+        .agg(**sums)
+        .sort("backend", *UNIT, "bin")
+        .with_columns(exposed_in_bin="exposed")
+        .with_columns(pl.col(*sums).rolling_sum_by("bin", window_size=params.window).over("backend", *UNIT))
+    )
+
+    def centred(a: str, b: str) -> pl.Expr:
+        return pl.col(f"w{a}{b}") - pl.col(f"w{a}") * pl.col(f"w{b}") / pl.col("w")
+
+    xx, tt, xt, xv, tv, vv = (centred(a, b) for a, b in products)
+    det = xx * tt - xt**2
+    slope, trend = (xv * tt - xt * tv) / det, (tv * xx - xt * xv) / det
+    residual = vv - pl.col("slope") * xv - pl.col("trend") * tv
+    judgeable = (pl.col("n") > params.min_jobs) & (pl.col("exposed") >= params.min_exposed) \
+        & (det > 1e-9 * (xx * tt).abs())
+    return (
+        binned.with_columns(judgeable=judgeable, slope=slope, trend=trend, mean_overlap=pl.col("sx") / pl.col("n"),
+                            tt=tt, det=det)
+        .with_columns(se=(residual.clip(lower_bound=0.0) / (pl.col("n") - 3) * pl.col("tt") / pl.col("det")).sqrt())
+        .drop("tt", "det")
+    )
+
+
+def _reference(windows: pl.LazyFrame, judgeable: pl.LazyFrame) -> pl.LazyFrame:
+    """Per backend and candidate, what co-running usually costs there when that candidate is not running: the
+    median and spread of every other candidate's slopes in windows without it (0 when there are none), so
+    neither the candidate itself nor what its own running does to the others' slopes sets its yardstick."""
+    present = windows.filter(pl.col("exposed") > 0).select("backend", *UNIT, "bin")
+    centre = pl.col("other_slope").median()
+    candidates = windows.select("backend", *UNIT).unique()
+    return (
+        candidates
+        .join(judgeable.select("backend", "bin", other=pl.struct(*UNIT), other_slope="slope"), on="backend")
+        .filter(pl.col("other") != pl.struct(*UNIT))
+        .join(present, on=["backend", *UNIT, "bin"], how="anti")
+        .group_by("backend", *UNIT)
+        .agg(typical=centre.clip(lower_bound=0.0), spread=(pl.col("other_slope") - centre).abs().median() * MAD_TO_SD)
+        .join(candidates, on=["backend", *UNIT], how="right")
+        .with_columns(pl.col("typical", "spread").fill_null(0.0))
+    )
+
+
+def _alarms(windows: pl.LazyFrame, params: NeighbourParameters) -> pl.LazyFrame:
+    """The windows in which a candidate's slope stood out from what co-running usually costs there (``alarm``),
+    grouped into episodes per victim backend and candidate. An episode runs on through windows in which the
+    candidate kept running beside most victims: a flood that saturates its backend leaves no overlap to vary,
+    so no window can be judged, though the harm goes on."""
+    width = timedelta(seconds=parse_duration(params.every))
+    judgeable = windows.filter("judgeable")
+    observed = windows.group_by("backend").agg(observed=pl.col("bin").n_unique())
+    own = pl.col("slope").median().over("backend", *UNIT)
+    usual = pl.when("regular").then(own.clip(lower_bound=0.0)).otherwise("typical")
+    spread = pl.when("regular").then((pl.col("slope") - own).abs().median().over("backend", *UNIT) * MAD_TO_SD) \
+        .otherwise("spread")
+    effect = pl.col("slope") - pl.col("usual")
+    margin = pl.max_horizontal(pl.lit(params.effect), params.spread * spread, params.significance * pl.col("se"))
+    gap = timedelta(seconds=parse_duration(params.chain_gap))
+    judged = (
+        judgeable.join(observed, on="backend").join(_reference(windows, judgeable), on=["backend", *UNIT])
+        .with_columns(regular=pl.len().over("backend", *UNIT) >= params.regular * pl.col("observed"))
+        .with_columns(usual=usual)
+        .with_columns(alarm=(effect > margin) & (effect * pl.col("mean_overlap") >= params.impact))
+        .select("backend", *UNIT, "bin", "alarm", "usual")
+    )
+    run = ((pl.col("bin") - pl.col("bin").shift(1)) > pl.when(pl.col("alarm")).then(gap).otherwise(width)) \
+        .fill_null(True).cum_sum().over("backend", *UNIT)
+    return (
+        windows.join(judged, on=["backend", *UNIT, "bin"], how="left")
+        .with_columns(pl.col("alarm").fill_null(False))
+        .filter(pl.col("alarm") | (pl.col("mean_overlap") >= EXPOSED))
+        .sort("backend", *UNIT, "bin")
+        .with_columns(episode=run)
+        .filter(pl.col("alarm").cum_max().over("backend", *UNIT, "episode"))
+    )
+
+
+def _episodes(windows: pl.LazyFrame, params: NeighbourParameters) -> pl.DataFrame:
+    """Per victim backend, candidate and episode: when its running began (the first exposed bin of the window
+    that first stood out), when that window closed (detection), when the episode ended, and the evidence."""
+    width = timedelta(seconds=parse_duration(params.every))
+    window = timedelta(seconds=parse_duration(params.window))
+    raised = pl.col("alarm")
+    found = (
+        _alarms(windows, params).group_by("backend", "control_group", *UNIT, "episode")
+        .agg(first_alarm=pl.col("bin").filter(raised).min(), end=pl.col("bin").max() + width,
+             effect=(pl.col("slope") - pl.col("usual")).filter(raised).max(),
+             usual_effect=pl.col("usual").filter(raised).first(),
+             t_value=((pl.col("slope") - pl.col("usual")) / pl.col("se")).filter(raised).max(),
+             mean_overlap=pl.col("mean_overlap").filter(raised).mean())
+    )
+    began = (
+        found.join(windows.filter(pl.col("exposed_in_bin") > 0).select("backend", *UNIT, "bin"), on=["backend", *UNIT])
+        .filter(pl.col("bin") > pl.col("first_alarm") - window, pl.col("bin") <= pl.col("first_alarm"))
+        .group_by("backend", *UNIT, "episode").agg(start=pl.col("bin").min())
+    )
+    return found.join(began, on=["backend", *UNIT, "episode"]).with_columns(
+        detected_at=pl.col("first_alarm") + width).collect()
 
 
 def attribute(jobs: pl.LazyFrame, params: NeighbourParameters = NeighbourParameters()) -> pl.DataFrame:
-    """Incidents: victim, backend, control group, window, suspect, evidence and confidence."""
-    width = timedelta(seconds=parse_duration(params.every))
-    margin = timedelta(hours=params.margin_hours)
-    groups = jobs.select("backend", "control_group").unique().drop_nulls()
-    bins = residual_bins(jobs, ["tenant", "backend"], params.every, params.min_jobs).join(groups, on="backend")
-    episodes = _episodes(bins, params, width).collect()
+    """Findings: per victim tenant, backend and episode, the suspect tenant (its workload and the backends it
+    ran on), when it began, was detected and ended, and the evidence."""
+    exposed = exposures(jobs).collect().lazy()
+    episodes = _episodes(slopes(exposed, params), params)
     if episodes.is_empty():
         return _empty()
-    around = episodes.lazy().select("episode", "victim", "backend", "control_group", "start", "end")
-    backend_bins = residual_bins(jobs, ["backend"], params.every, params.min_jobs)
-    series = (
-        around.join(backend_bins, on="backend")
-        .filter(pl.col("bin") >= pl.col("start") - margin, pl.col("bin") < pl.col("end") + margin)
-        .select("episode", "control_group", "victim", "bin", "start", "end", shortfall=-pl.col("z"))
+    keys = ["backend", *UNIT, "episode"]
+    spans = episodes.lazy().select(*keys, "control_group", "start", "end")
+    hurt = (
+        exposed.join(spans.drop("control_group"), on=["backend", *UNIT])
+        .filter(pl.col("execute_start").is_between(pl.col("start"), pl.col("end")), pl.col("overlap") >= EXPOSED,
+                pl.col("tenant") != pl.col("suspect"))
+        .group_by(*keys, victim="tenant")
+        .agg(jobs=pl.len(), excess=pl.col("excess").mean())
     )
-    busy = activity(jobs, params.every)
-    candidates = (
-        series.join(busy.select("tenant", "control_group").unique(), on="control_group")
-        .filter(pl.col("tenant") != pl.col("victim"))
-        .join(busy, on=["tenant", "control_group", "bin"], how="left")
-        .with_columns(pl.col("busy").fill_null(0.0), inside=pl.col("shortfall") > params.z_threshold)
-        .group_by("episode", "tenant")
-        .agg(
-            correlation=pl.corr("shortfall", "busy"),
-            busy_inside=pl.col("busy").filter("inside").mean(),
-            busy_outside=pl.col("busy").filter(~pl.col("inside")).mean(),
-            suspect_seconds=pl.col("busy").filter("inside").sum(),
-        )
-        .with_columns(
-            pl.col("correlation").fill_nan(None).fill_null(0.0),
-            activity_ratio=pl.col("busy_inside") / pl.col("busy_outside").fill_null(0.0).clip(lower_bound=1.0),
-        )
-        .sort("episode", "correlation", "tenant", descending=[False, True, False])
-        .group_by("episode", maintain_order=True)
-        .first()
-        .rename({"tenant": "suspect"})
+    ran_on = (
+        _busy(jobs).join(spans.rename({"start": "began"}), on=["control_group", *UNIT])
+        .filter(pl.col("other") != pl.col("backend"), pl.col("ends") > pl.col("began"), pl.col("start") < pl.col("end"))
+        .group_by(keys).agg(suspect_backends=pl.col("other").unique().sort())
     )
-    inside = (pl.col("bin") >= pl.col("start")) & (pl.col("bin") < pl.col("end"))
-    backend_shortfall = series.filter(inside).group_by("episode").agg(backend_shortfall=pl.col("shortfall").max())
     return (
-        episodes.lazy()
-        .join(candidates, on="episode", how="left")
-        .join(backend_shortfall, on="episode", how="left")
-        .filter(
-            pl.col("correlation") >= params.min_correlation,
-            pl.col("activity_ratio") >= params.min_activity_ratio,
-            pl.col("backend_shortfall") > params.z_threshold,
-        )
-        .select(
-            "victim", "backend", "control_group", "start", "end", "suspect",
-            confidence=pl.col("correlation").clip(0.0, 1.0),
-            correlation="correlation", activity_ratio="activity_ratio", suspect_seconds="suspect_seconds",
-            fidelity_change=pl.col("mean_residual").exp() - 1.0, mean_z="mean_z", jobs="jobs", bins="bins",
-        )
-        .sort("start", "victim", "backend")
+        episodes.lazy().join(hurt, on=keys).join(ran_on, on=keys)
+        .group_by("victim", "backend", "control_group", "suspect", "start")
+        .agg(pl.col("detected_at").min(), pl.col("end").max(), pl.col("suspect_workload").sort().first(),
+             pl.col("suspect_backends").list.explode(keep_nulls=False, empty_as_null=False).unique().sort(),
+             pl.col("effect").max(), pl.col("usual_effect").first(), pl.col("t_value").max(),
+             pl.col("mean_overlap").max(), pl.col("excess").mean(), pl.col("jobs").sum())
+        .select("victim", "backend", "control_group", "start", "detected_at", "end", "suspect",
+                pl.col("suspect_workload").replace("", None), "suspect_backends", "effect", "usual_effect",
+                "t_value", "mean_overlap", "excess", "jobs")
+        .sort("start", "victim", "backend", "suspect")
         .collect()
     )
 
@@ -119,8 +254,8 @@ def attribute(jobs: pl.LazyFrame, params: NeighbourParameters = NeighbourParamet
 def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema={
         "victim": pl.String, "backend": pl.String, "control_group": pl.String,
-        "start": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC"), "suspect": pl.String,
-        "confidence": pl.Float64, "correlation": pl.Float64, "activity_ratio": pl.Float64,
-        "suspect_seconds": pl.Float64, "fidelity_change": pl.Float64, "mean_z": pl.Float64,
-        "jobs": pl.UInt32, "bins": pl.UInt32,
+        "start": pl.Datetime("us", "UTC"), "detected_at": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC"),
+        "suspect": pl.String, "suspect_workload": pl.String, "suspect_backends": pl.List(pl.String),
+        "effect": pl.Float64, "usual_effect": pl.Float64,
+        "t_value": pl.Float64, "mean_overlap": pl.Float64, "excess": pl.Float64, "jobs": pl.UInt32,
     })

@@ -21,7 +21,7 @@ from contract.alert_catalogue import STARVATION
 from contract.billing import misbilled
 from slo.billing import per_tenant as billing_per_tenant
 from slo.catalogue import CATALOGUE, SliId, SliParameters
-from slo.fault_scoring import score
+from slo.fault_scoring import control_groups, during, score
 from slo.incidents import SIGNAL_ORDER, incidents, within
 from slo.sli import NotComputable, Tables, events, sli_table
 from slo.specs import SloSpec
@@ -262,8 +262,7 @@ def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSp
     if scope.tenant:
         tables = Tables(tables.jobs.filter(pl.col("tenant") == scope.tenant), tables.calibrations, tables.repeats)
     jobs = tables.jobs
-    overlapping = [f for f in faults or [] if datetime.fromisoformat(f["start"]) <= scope.end
-                   and datetime.fromisoformat(f["end"]) >= scope.start]
+    overlapping = during(faults or [], scope.start, scope.end)
     suspects = neighbours.filter(pl.col("start") <= scope.end, pl.col("end") >= scope.start)
     if backends:
         suspects = suspects.filter(pl.col("backend").is_in(backends))
@@ -295,7 +294,8 @@ def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSp
         budget=_budget(specs, everyone, scope, set(backends) | set(tenants)),
         suspects=redact.frame(suspects, name=("victim", "suspect")), billing=billing,
         routed_after_detection=routed_after_detection(jobs, related),
-        faults=score(found, overlapping) if faults is not None and viewer.is_operator else None,
+        faults=score(related, overlapping, control_groups(everyone.jobs)) if faults is not None and viewer.is_operator
+        else None,
         cause=first_cause(seen), aggressors=aggressors,
     )
 

@@ -138,9 +138,10 @@ def markdown(pm: Postmortem, plots: list[Plot], image: Callable[[Plot], str]) ->
                                pm, "first_job")), ""]
     if pm.faults is not None:
         lines += ["## Injected faults (emulator ground truth)", "",
-                  "What the emulator injected in this window, and the incidents that found it.", "",
-                  _table(pm.faults.select("fault", "kind", "fault_start", "fault_end", "backend", "victims", "antagonist",
-                                          "incidents", "minutes_to_detect")), ""]
+                  "What the emulator injected in this window, and whether this incident found it: by a signal of "
+                  "the fault's own kind, in its place, raised after it began.", "",
+                  _table(pm.faults.select("fault", "kind", "fault_start", "fault_end", "backend", "tenant", "antagonist",
+                                          "found", "found_by", "minutes_to_detect")), ""]
     lines += ["## Plots", ""]
     lines += [line for plot in plots for line in (f"![{plot.title}]({image(plot)})", "")] or ["(no data to plot)", ""]
     lines += ["## Review", "", "### Root cause and trigger", "", *root_cause(pm), ""]

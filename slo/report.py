@@ -168,10 +168,12 @@ class Analyses:
                 groups=pl.len(), irreproducible=(pl.col("p_value") < 0.01).sum(), median_runs=pl.col("runs").median()
             ).sort("tenant") if self.repeats.height else pl.DataFrame({"tenant": [], "groups": []}),
             "drift": self.drifts.select(
-                "backend", "control_group", "onset", "detected_at", "detection_delay_minutes", "end", "lowest_z"
+                "backend", "control_group", "onset", "detected_at", "detection_delay_minutes", "end", "peak_growth",
+                "peak_level"
             ),
             "noisy_neighbours": self.incidents.select(
-                "victim", "backend", "start", "end", "suspect", "confidence", "activity_ratio", "fidelity_change", "jobs"
+                "victim", "backend", "start", "detected_at", "end", "suspect", "suspect_workload", "effect",
+                "usual_effect", "mean_overlap", "jobs"
             ),
             "irreproducible_groups": irreproducible.select("tenant", "backend", "circuit_hash", "runs", "p_value").head(20),
         }

@@ -97,7 +97,8 @@ class Visitor:
         self.page.on("response", lambda r: self.problems.append(f"{r.status}: {r.url}") if r.status >= 400 else None)
         self.page.goto(f"{base}/signin")
         self.page.fill("input[name=token]", token)
-        self.page.click("button:has-text('Sign in')")
+        with self.page.expect_navigation():
+            self.page.click("button:has-text('Sign in')")
 
     def visit(self, path: str) -> dict:
         response = self.page.goto(f"{self.base}{path}", wait_until="load")

@@ -2,7 +2,9 @@
 sx/x/ecr, the u1/u2/u3/cx of IBM's older devices, cz), or is refused when the scenario is validated, with
 the file, the field and the reason.
 
-Bad input tried: a one-qubit device (FakeArmonkV2), an unknown device name, both through a scenario file.
+Bad input tried: a one-qubit device (FakeArmonkV2), a device whose one-way cx couplers Qiskit cannot route
+(FakeCairoV2: it passed validation and crashed on five-qubit circuits), an unknown device name, the first and
+the last through a scenario file.
 """
 
 from __future__ import annotations
@@ -37,9 +39,12 @@ def _scenario_with(tmp_path: Path, device: str) -> Path:
 
 
 def test_every_fake_device_runs_or_is_refused_with_the_reason():
+    """Each device that validation accepts compiles every circuit family a scenario can ask for, at widths up to
+    five qubits (so routing and coupler directions are exercised, not only one Bell pair), and runs a Bell pair."""
     devices = fake_devices()
     assert len(devices) >= 60 and {"FakeManilaV2", "FakePerth", *OLD_BASIS} <= set(devices)
     ghz = build(CircuitFamily.GHZ, 2)
+    wider = [build(family, width, 4, 0) for family in CircuitFamily for width in (3, 5)]
     fidelities, refused = {}, {}
     cache = DistributionCache(step=0.1)
     for name in devices:
@@ -49,14 +54,22 @@ def test_every_fake_device_runs_or_is_refused_with_the_reason():
             refused[name] = str(exc)
             continue
         snapshot = load_device(name)
+        for circuit in wider:
+            if circuit.num_qubits <= snapshot.num_qubits:
+                assert 0.0 < predicted_fidelity(compile_circuit(circuit, snapshot), snapshot, 1.0) < 1.0, name
         compiled = compile_circuit(ghz, snapshot)
         [noisy] = cache.distributions([(compiled, snapshot, 0)])
         assert noisy.min() >= 0 and noisy.sum() == pytest.approx(1.0), name
         assert 0.0 < predicted_fidelity(compiled, snapshot, 1.0) < 1.0, name
         fidelities[name] = hellinger_fidelity(ghz.ideal_probabilities, noisy)
-    assert refused == {"FakeArmonkV2": "device 'FakeArmonkV2' has 1 qubit(s) and no two-qubit gate among ecr, cz, cx: "
-                                       "multi-qubit circuits cannot run on it"}
-    assert len(fidelities) == len(devices) - 1
+    assert refused == {
+        "FakeArmonkV2": "device 'FakeArmonkV2' has 1 qubit(s) and no two-qubit gate among ecr, cz, cx: "
+                        "multi-qubit circuits cannot run on it",
+        "FakeCairoV2": "device 'FakeCairoV2' drives 12 coupler(s) with cx in one direction only beside ecr couplers, "
+                       "and Qiskit's transpiler has no rule to reverse cx in such a target: circuits cannot be routed "
+                       "on it",
+    }
+    assert len(fidelities) == len(devices) - 2
     assert all(0.45 < f < 1.0 for f in fidelities.values()), fidelities
     good = sorted(fidelities.values())[len(fidelities) // 2]
     assert good > 0.85, f"the median device makes a Bell pair at fidelity {good:.3f}"
