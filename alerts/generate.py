@@ -30,10 +30,13 @@ class Becomes:
 
     def describe(self) -> str:
         analytical = f"analytical SLI {self.spec.sli.value}" if self.spec.sli else ""
+        calendar = self.spec.window.calendar
+        rolling = (f"; its rules burn over a rolling {self.spec.window.seconds / 86400:g}d period, as Prometheus "
+                   f"rules cannot follow the calendar {calendar}") if calendar and self.rules is not None else ""
         if self.rules is not None and analytical:
-            return f"rules and {analytical}"
+            return f"rules and {analytical}{rolling}"
         if self.rules is not None:
-            return f"rules only ({self.spec.not_computable})" if self.spec.not_computable else "rules only"
+            return (f"rules only ({self.spec.not_computable})" if self.spec.not_computable else "rules only") + rolling
         return f"{analytical} only (no rules: {self.no_rules})"
 
 

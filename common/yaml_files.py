@@ -19,6 +19,17 @@ class YamlFileError(ValueError):
     """A YAML file that cannot be read, with the file and the reason in the message."""
 
 
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """Safe YAML, as the Go tools whose files these are read it: a timestamp stays the text it was written as
+    (the field that wants a date parses it; a label keeps it verbatim)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _text(path: Path, what: str) -> str:
     try:
         return path.read_bytes().decode("utf-8")
@@ -40,12 +51,12 @@ def _parse(path: Path, what: str, load):
 
 def load_yaml(path: Path, what: str) -> Any:
     """The one document of a YAML file (None when it is empty)."""
-    return _parse(path, what, yaml.safe_load)
+    return _parse(path, what, lambda text: yaml.load(text, _Loader))
 
 
 def load_yaml_all(path: Path, what: str) -> list[Any]:
     """Every non-empty document of a YAML file."""
-    return _parse(path, what, lambda text: [d for d in yaml.safe_load_all(text) if d is not None])
+    return _parse(path, what, lambda text: [d for d in yaml.load_all(text, _Loader) if d is not None])
 
 
 def load_model(path: Path, model: type[M], what: str) -> M:

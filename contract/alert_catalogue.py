@@ -176,10 +176,23 @@ burn rate that pages. Both paths apply it, to the long window of each pair. Slot
 have no such option, so their rules stay exactly what those tools generate."""
 
 
+SLOTH_PERIODS = (28 * DAY, 30 * DAY)
+"""The periods Sloth's default windows are written for; their window lengths stay as Sloth writes them."""
+
+
 def default_burn_windows(period_seconds: float = 30 * DAY) -> BurnWindows:
-    """The SRE Workbook's set, as Sloth's defaults: 2% of the budget in 1h, 5% in 6h, 10% in 1d and in 3d."""
+    """The SRE Workbook's set, as Sloth's defaults: 2% of the budget in 1h, 5% in 6h, 10% in 1d and in 3d. For a
+    period other than Sloth's, the windows scale with the period (as Pyrra's do), to the minute and no shorter
+    than one, so a day-long SLO pages on a burn of 14.4 over 2 minutes, not on 0.48 over an hour."""
+    scale = 1.0 if period_seconds in SLOTH_PERIODS else period_seconds / (30 * DAY)
+
+    def length(seconds: float) -> float:
+        return seconds if scale == 1.0 else max(60.0, round(seconds * scale / 60) * 60)
+
     return BurnWindows(
         period_seconds,
-        BurnWindow(Severity.PAGE, 2, 300, HOUR), BurnWindow(Severity.PAGE, 5, 1800, 6 * HOUR),
-        BurnWindow(Severity.TICKET, 10, 2 * HOUR, DAY), BurnWindow(Severity.TICKET, 10, 6 * HOUR, 3 * DAY),
+        BurnWindow(Severity.PAGE, 2, length(300), length(HOUR)),
+        BurnWindow(Severity.PAGE, 5, length(1800), length(6 * HOUR)),
+        BurnWindow(Severity.TICKET, 10, length(2 * HOUR), length(DAY)),
+        BurnWindow(Severity.TICKET, 10, length(6 * HOUR), length(3 * DAY)),
     )

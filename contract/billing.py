@@ -49,10 +49,10 @@ class Strict(BaseModel):
 class Meter(Strict):
     """What a broker's meter owes for one executed job."""
 
-    kind: MeterKind = MeterKind.EXACT
+    kind: MeterKind = Field(MeterKind.EXACT, description="exact, rounded or sampled (the table above)")
     granularity_seconds: float = Field(1.0, gt=0, description="rounding step or sampling period (rounded, sampled)")
     minimum_seconds: float = Field(0.0, ge=0, description="an executed job owes at least this much")
-    reserved_jobs: ReservedJobs = ReservedJobs.PER_JOB
+    reserved_jobs: ReservedJobs = Field(ReservedJobs.PER_JOB, description="per_job or to_reservation (the table above)")
 
     def owed_seconds(self, start: float, end: float, reserved: bool) -> float:
         """Seconds owed for an execution over [start, end) (seconds on a clock aligned to Unix time)."""
@@ -125,10 +125,10 @@ def misbilled(tolerance: float = BILLING_TOLERANCE_SECONDS) -> pl.Expr:
 class PriceTable(Strict):
     """Money for a meter entry: seconds by backend, shots, a fee per task, a minimum per job; reservations."""
 
-    currency: str = "USD"
+    currency: str = Field("USD", description="the currency every amount is in")
     per_second: dict[str, float] = Field({}, description="price of a backend second, by backend")
     default_per_second: float = Field(0.0, ge=0, description="for a backend the table does not list")
-    per_shot: float = Field(0.0, ge=0)
+    per_shot: float = Field(0.0, ge=0, description="price of a shot billed")
     per_task: float = Field(0.0, ge=0, description="a fee for every executed job")
     minimum_charge: float = Field(0.0, ge=0, description="an executed job costs at least this much")
     reservation_per_second: float = Field(0.0, ge=0, description="price of a reserved backend second")
@@ -148,10 +148,10 @@ class PriceTable(Strict):
 
 
 class Reservation(Strict):
-    tenant: str
-    backend: str
-    start: datetime
-    end: datetime
+    tenant: str = Field(description="whose reservation")
+    backend: str = Field(description="the reserved backend")
+    start: datetime = Field(description="ISO 8601 with a time zone")
+    end: datetime = Field(description="ISO 8601 with a time zone, after start")
 
     @model_validator(mode="after")
     def _ordered(self) -> Reservation:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import yaml
+
 from contract.alert_catalogue import BILLING_DELTA
-from contract.billing import MeterKind, ReservedJobs
+from contract.billing import BillingTerms, Meter, MeterKind, PriceTable, Reservation, ReservedJobs
+from contract.data_dir import BILLING_TERMS
 from contract.semconv import (
     ATTRIBUTES,
     METRICS,
@@ -114,6 +117,7 @@ def render() -> str:
                     [(f"`{k.value}`", m) for k, m in RESERVED_MEANING.items()])
     lines += ["", "Money comes from the price table of the billing terms: a price per backend second, per shot, per "
               "task (executed job), a minimum charge per executed job, and a price per reserved second.", ""]
+    lines += _billing_terms()
     lines += ["## Logs", "", "Log records carry the job's trace and root span IDs and its provenance ID. The event "
               "name goes in the OTLP log record's `event_name` field (an `event.name` attribute is read when the "
               "field is empty); the body is free text for people.", ""]
@@ -141,3 +145,31 @@ def render() -> str:
     lines += ["", "Histogram buckets (seconds):", ""]
     lines += [f"- `{m.name}`: {', '.join(f'{b:g}' for b in m.buckets)}" for m in buckets]
     return "\n".join(lines) + "\n"
+
+
+TERMS_EXAMPLE = """meter: {kind: sampled, granularity_seconds: 5}
+prices:
+  currency: EUR
+  per_second: {manila: 1.2, perth: 1.6}
+  per_shot: 0.0001
+  minimum_charge: 0.5
+  reservation_per_second: 0.9
+reservations:
+  - {tenant: fintech, backend: perth, start: 2026-11-03T09:00:00Z, end: 2026-11-03T12:00:00Z}
+"""
+
+
+def _billing_terms() -> list[str]:
+    """The billing terms file, field by field from its models (``contract.billing``), with an example."""
+    sections = (("meter", Meter), ("prices", PriceTable), ("reservations[]", Reservation))
+    rows = [(f"`{section}.{name}`", info.description or "")
+            for section, model in sections for name, info in model.model_fields.items()]
+    BillingTerms.model_validate(yaml.safe_load(TERMS_EXAMPLE))
+    return [
+        "### The billing terms file", "",
+        f"`<data-dir>/{BILLING_TERMS}` holds a real broker's terms; `qtenancy demo` and `qtenancy emulate --bulk` "
+        "write the emulated scenario's there. Without it every price is 0 (statements say so), and jobs that "
+        "declare no meter are judged as exact. Every field is optional.", "",
+        *_table(("field", "meaning"), rows), "",
+        "```yaml", *TERMS_EXAMPLE.splitlines(), "```", "",
+    ]

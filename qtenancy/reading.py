@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from contract.data_dir import AUDIT_LOG, DEFAULT_DATA_DIR
-from qtenancy.console import fail, os_reason
+from qtenancy.console import fail, os_reason, warn
 
 
 def specs(paths: list[Path]):
@@ -54,12 +54,18 @@ def viewer_of(tables, tenant: str | None):
 
 
 def terms(data_dir: Path | None):
-    """The data directory's billing terms; bad terms exit 2 naming the file and field."""
+    """The data directory's billing terms; bad terms exit 2 naming the file and field, and a missing file is said
+    (every price is then 0)."""
     from contract.billing import BillingTermsError
+    from contract.data_dir import BILLING_TERMS
     from slo.analysis import billing_terms
 
+    directory = data_dir or DEFAULT_DATA_DIR
+    if not (directory / BILLING_TERMS).exists():
+        warn("no price table:", f"{directory / BILLING_TERMS} does not exist, so every amount is 0 "
+                                "(docs/semconv.md, 'The billing terms file', says what it holds)")
     try:
-        return billing_terms(data_dir or DEFAULT_DATA_DIR)
+        return billing_terms(directory)
     except BillingTermsError as exc:
         fail(str(exc))
 

@@ -52,7 +52,7 @@ def levels(jobs: pl.LazyFrame, params: DriftParameters = DriftParameters()) -> p
     calibrations (with ``growth_se``)."""
     window = timedelta(seconds=parse_duration(params.window))
     circuit = ["backend", "epoch", "circuit_hash"]
-    w = pl.col("excess_weight")
+    w = pl.col("weight")
     early = pl.col("execute_start") < pl.col("execute_start").min().over(circuit) + window
     reference = (w * pl.col("excess")).filter(early).sum().over(circuit) / w.filter(early).sum().over(circuit)
     binned = (

@@ -69,7 +69,9 @@ def _seconds(a: datetime | None, b: datetime | None) -> float | None:
 
 
 def _co_running(tables: Tables, job: dict, viewer: Viewer) -> list[dict]:
-    """Jobs on the other backends of the job's control group whose execution overlapped it: crosstalk suspects."""
+    """Jobs on the other backends of the job's control group whose execution overlapped it, and for how much of
+    it: crosstalk suspects. A tenant reads only the share of its job another tenant's work overlapped, never how
+    many jobs that tenant ran or for how long."""
     if job["execute_start"] is None or job["execute_end"] is None or job["control_group"] is None:
         return []
     others = (
@@ -77,11 +79,16 @@ def _co_running(tables: Tables, job: dict, viewer: Viewer) -> list[dict]:
                            pl.col("execute_start") < job["execute_end"], pl.col("execute_end") > job["execute_start"])
         .with_columns(whose=pl.when(pl.col("tenant") == job["tenant"]).then(pl.col("tenant"))
                       .otherwise(pl.col("tenant") if viewer.is_operator else pl.lit(ANOTHER_TENANT)))
+        .with_columns(overlap=(pl.min_horizontal("execute_end", pl.lit(job["execute_end"]))
+                               - pl.max_horizontal("execute_start", pl.lit(job["execute_start"]))).dt.total_seconds())
         .group_by("whose", "backend")
-        .agg(jobs=pl.len(), busy_seconds=pl.col("exec_seconds").sum())
-        .sort("busy_seconds", "whose", "backend", descending=[True, False, False])
+        .agg(jobs=pl.len(), busy_seconds=pl.col("exec_seconds").sum(), overlap_seconds=pl.col("overlap").sum())
+        .with_columns(share=pl.col("overlap_seconds") / (job["execute_end"] - job["execute_start"]).total_seconds())
+        .sort("overlap_seconds", "whose", "backend", descending=[True, False, False])
         .collect()
     )
+    if not viewer.is_operator:
+        others = others.drop("jobs", "busy_seconds")
     return others.rename({"whose": "tenant"}).to_dicts()
 
 
@@ -120,9 +127,9 @@ def _causes(job: dict, co_running: list[dict], billing: dict) -> list[str]:
         neighbours = [c for c in co_running if c["tenant"] != job["tenant"]]
         if neighbours:
             top = neighbours[0]
-            causes.append(f"crosstalk: fidelity {measured:.3f} against {predicted:.3f} predicted while {top['tenant']} "
-                          f"ran {top['jobs']} job(s) on {top['backend']}, in the same control group "
-                          f"({job['control_group']})")
+            causes.append(f"crosstalk: fidelity {measured:.3f} against {predicted:.3f} predicted while {top['tenant']}'s "
+                          f"work ran beside it on {top['backend']} for {top['share']:.0%} of its execution, in the same "
+                          f"control group ({job['control_group']})")
         else:
             causes.append(f"fidelity {measured:.3f} fell short of the {predicted:.3f} the calibration predicted")
     if job["execute_start"] is not None and not (job["usable"] or False) and billing["billed_amount"] > 0:

@@ -228,10 +228,10 @@ def fidelity_signals(drifts: pl.DataFrame, neighbours: pl.DataFrame) -> pl.LazyF
             tenants=pl.concat_list("victim"), suspect="suspect", start="start", detected_at="detected_at",
             end="end", jobs=pl.col("jobs").cast(pl.Int64),
             evidence=pl.format(
-                "{}'s results on {} came out with {}% more error while {}'s {} ran beside them in {} than co-running "
-                "usually costs there ({}%)",
-                "victim", "backend", (pl.col("effect") * 100).round(0), "suspect", pl.col("suspect_workload").fill_null("jobs"),
-                "control_group", (pl.col("usual_effect") * 100).round(0),
+                "{}'s results on {} came out with {}% more error while {}'s jobs on {} ran beside them in {} than "
+                "co-running usually costs there ({}%)",
+                "victim", "backend", (pl.col("effect") * 100).round(0), "suspect",
+                pl.col("suspect_backends").list.join(", "), "control_group", (pl.col("usual_effect") * 100).round(0),
             ),
         )),
     ])

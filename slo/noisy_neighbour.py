@@ -55,85 +55,92 @@ class NeighbourParameters:
     varying and windows cannot be judged, though the harm goes on."""
 
 
-def _busy(jobs: pl.LazyFrame) -> pl.LazyFrame:
-    """Every execution in a control group, with how long its workload had run on that backend before it."""
+def _executions(jobs: pl.LazyFrame) -> pl.LazyFrame:
+    """Every execution in a control group, numbered in start order on its backend (one job at a time runs there)."""
     return (
         jobs.filter(pl.col("execute_start").is_not_null(), pl.col("execute_end") > pl.col("execute_start"),
                     pl.col("tenant").is_not_null(), pl.col("control_group").is_not_null())
         .select("control_group", other="backend", suspect="tenant",
-                suspect_workload=pl.col("workload").fill_null(""), start="execute_start", ends="execute_end")
-        .with_columns(seconds=(pl.col("ends") - pl.col("start")).dt.total_microseconds() / 1e6)
-        .sort("other", *UNIT, "start")
-        .with_columns(before=pl.col("seconds").cum_sum().over("other", *UNIT) - pl.col("seconds"))
+                suspect_workload=pl.col("workload").fill_null(""), began="execute_start", ended="execute_end")
+        .sort("other", "began")
+        .with_columns(index=pl.int_range(pl.len(), dtype=pl.Int64).over("other"))
     )
 
 
-def _busy_until(busy: pl.LazyFrame, frame: pl.LazyFrame, at: str) -> pl.LazyFrame:
-    """Seconds the candidate had run on ``other`` by each row's instant ``at`` (its cumulative usage)."""
-    found = (
-        frame.sort("other", *UNIT, at)
-        .join_asof(busy.select("other", *UNIT, "start", "seconds", "before"), left_on=at, right_on="start",
-                   by=["other", *UNIT], strategy="backward", check_sortedness=False)
+def exposures(jobs: pl.LazyFrame, errors: pl.LazyFrame) -> pl.LazyFrame:
+    """Per result (of ``slo.residuals``) and each candidate that overlapped it on another backend of its control
+    group: the share of the result's execution it overlapped. Only overlaps are listed: a candidate not listed
+    for a result overlapped none of it."""
+    executions = _executions(jobs)
+    others = executions.select("control_group", "other").unique()
+    pairs = (
+        errors.filter(pl.col("execute_end") > pl.col("execute_start"), pl.col("control_group").is_not_null())
+        .select("provenance_id", "backend", "control_group", "execute_start", "execute_end")
+        .join(others, on="control_group").filter(pl.col("other") != pl.col("backend"))
     )
-    ran = (pl.col(at) - pl.col("start")).dt.total_microseconds() / 1e6
-    return found.with_columns(
-        pl.coalesce(pl.col("before") + pl.min_horizontal(ran, pl.col("seconds")), pl.lit(0.0)).alias(f"used_{at}")
-    ).drop("start", "seconds", "before")
+    numbered = executions.select("other", "began", "index")
 
+    def running_at(frame: pl.LazyFrame, at: str, name: str) -> pl.LazyFrame:
+        return frame.sort("other", at).join_asof(numbered.rename({"index": name}), left_on=at, right_on="began",
+                                                 by="other", strategy="backward", check_sortedness=False).drop("began")
 
-def exposures(jobs: pl.LazyFrame) -> pl.LazyFrame:
-    """Per result and candidate of its control group: its excess error, weight, and the candidate's overlap."""
-    busy = _busy(jobs)
-    candidates = busy.select("control_group", "other", *UNIT).unique()
-    victims = (
-        residuals(jobs)
-        .filter(pl.col("execute_end") > pl.col("execute_start"), pl.col("control_group").is_not_null())
-        .select("provenance_id", "tenant", "backend", "control_group", "execute_start", "execute_end", "excess",
-                weight="excess_weight")
-        .join(candidates, on="control_group")
-        .filter(pl.col("other") != pl.col("backend"))
-    )
-    overlapped = _busy_until(busy, _busy_until(busy, victims, "execute_start"), "execute_end")
-    length = (pl.col("execute_end") - pl.col("execute_start")).dt.total_microseconds() / 1e6
+    spanned = running_at(running_at(pairs, "execute_start", "first"), "execute_end", "last")
+    length = (pl.col("execute_end") - pl.col("execute_start")).dt.total_microseconds()
+    overlap = pl.min_horizontal("execute_end", "ended") - pl.max_horizontal("execute_start", "began")
     return (
-        overlapped.with_columns(share=(pl.col("used_execute_end") - pl.col("used_execute_start")) / length)
-        .group_by("provenance_id", "tenant", "backend", "control_group", "execute_start", "excess", "weight", *UNIT)
+        spanned.filter(pl.col("last").is_not_null())
+        .with_columns(index=pl.int_ranges(pl.col("first").fill_null(0), pl.col("last") + 1)).explode("index")
+        .join(executions.drop("control_group"), on=["other", "index"])
+        .with_columns(share=overlap.dt.total_microseconds() / length)
+        .filter(pl.col("share") > 0)
+        .group_by("provenance_id", "backend", *UNIT)
         .agg(overlap=pl.col("share").sum())
     )
 
 
-def slopes(exposed: pl.LazyFrame, params: NeighbourParameters = NeighbourParameters()) -> pl.LazyFrame:
+def slopes(errors: pl.LazyFrame, exposed: pl.LazyFrame,
+           params: NeighbourParameters = NeighbourParameters()) -> pl.LazyFrame:
     """Per victim backend, candidate and bin: over the trailing window, the weighted least-squares slope of excess
     error on overlap with a linear trend in time beside it (so a drift that happens to grow while a candidate
-    gets busier is not laid at its door), the slope's standard error, and the candidate's mean overlap."""
+    gets busier is not laid at its door), the slope's standard error, the candidate's mean overlap, and in how many
+    bins the backend returned results at all (``observed``).
+
+    Sums that do not involve the overlap are taken over every result of the backend, the rest only over the
+    results a candidate overlapped (its overlap is zero for all others), so the work grows with the results,
+    not with results times candidates."""
     hours = (pl.col("execute_start") - pl.col("execute_start").min().over("backend")).dt.total_seconds() / 3600
-    terms = {"x": pl.col("overlap"), "t": hours, "v": pl.col("excess")}
-    w = pl.col("weight")
-    products = [("x", "x"), ("t", "t"), ("x", "t"), ("x", "v"), ("t", "v"), ("v", "v")]
-    sums = {"n": pl.len(), "w": w.sum(), "sx": pl.col("overlap").sum(), "exposed": (pl.col("overlap") >= EXPOSED).sum(),
-            **{f"w{a}": (w * e).sum() for a, e in terms.items()},
-            **{f"w{a}{b}": (w * terms[a] * terms[b]).sum() for a, b in products}}
-    binned = (
-        exposed
-        .group_by("backend", "control_group", *UNIT, bin=pl.col("execute_start").dt.truncate(params.every))
-        .agg(**sums)
-        .sort("backend", *UNIT, "bin")
+    w, x, t, v = pl.col("weight"), pl.col("overlap"), pl.col("t"), pl.col("excess")
+    bin_of = pl.col("execute_start").dt.truncate(params.every).alias("bin")
+    results = errors.with_columns(t=hours)
+    totals = {"n": pl.len(), "w": w.sum(), "wt": (w * t).sum(), "wv": (w * v).sum(), "wtt": (w * t * t).sum(),
+              "wtv": (w * t * v).sum(), "wvv": (w * v * v).sum()}
+    shared = {"sx": x.sum(), "exposed": (x >= EXPOSED).sum(), "wx": (w * x).sum(), "wxx": (w * x * x).sum(),
+              "wxt": (w * x * t).sum(), "wxv": (w * x * v).sum()}
+    backend = (
+        results.group_by("backend", "control_group", bin_of).agg(**totals).sort("backend", "bin")
+        .with_columns(pl.col(*totals).rolling_sum_by("bin", window_size=params.window).over("backend"),
+                      observed=pl.len().over("backend"))
+    )
+    candidate = (
+        exposed.join(results, on=["provenance_id", "backend"])
+        .group_by("backend", *UNIT, bin_of).agg(**shared).sort("backend", *UNIT, "bin")
         .with_columns(exposed_in_bin="exposed")
-        .with_columns(pl.col(*sums).rolling_sum_by("bin", window_size=params.window).over("backend", *UNIT))
+        .with_columns(pl.col(*shared).rolling_sum_by("bin", window_size=params.window).over("backend", *UNIT))
     )
 
     def centred(a: str, b: str) -> pl.Expr:
         return pl.col(f"w{a}{b}") - pl.col(f"w{a}") * pl.col(f"w{b}") / pl.col("w")
 
-    xx, tt, xt, xv, tv, vv = (centred(a, b) for a, b in products)
+    xx, tt, xt, xv, tv, vv = (centred(a, b) for a, b in ("xx", "tt", "xt", "xv", "tv", "vv"))
     det = xx * tt - xt**2
     slope, trend = (xv * tt - xt * tv) / det, (tv * xx - xt * xv) / det
     residual = vv - pl.col("slope") * xv - pl.col("trend") * tv
     judgeable = (pl.col("n") > params.min_jobs) & (pl.col("exposed") >= params.min_exposed) \
         & (det > 1e-9 * (xx * tt).abs())
     return (
-        binned.with_columns(judgeable=judgeable, slope=slope, trend=trend, mean_overlap=pl.col("sx") / pl.col("n"),
-                            tt=tt, det=det)
+        candidate.join(backend, on=["backend", "bin"])
+        .with_columns(judgeable=judgeable, slope=slope, trend=trend, mean_overlap=pl.col("sx") / pl.col("n"),
+                      tt=tt, det=det)
         .with_columns(se=(residual.clip(lower_bound=0.0) / (pl.col("n") - 3) * pl.col("tt") / pl.col("det")).sqrt())
         .drop("tt", "det")
     )
@@ -165,7 +172,6 @@ def _alarms(windows: pl.LazyFrame, params: NeighbourParameters) -> pl.LazyFrame:
     so no window can be judged, though the harm goes on."""
     width = timedelta(seconds=parse_duration(params.every))
     judgeable = windows.filter("judgeable")
-    observed = windows.group_by("backend").agg(observed=pl.col("bin").n_unique())
     own = pl.col("slope").median().over("backend", *UNIT)
     usual = pl.when("regular").then(own.clip(lower_bound=0.0)).otherwise("typical")
     spread = pl.when("regular").then((pl.col("slope") - own).abs().median().over("backend", *UNIT) * MAD_TO_SD) \
@@ -174,7 +180,7 @@ def _alarms(windows: pl.LazyFrame, params: NeighbourParameters) -> pl.LazyFrame:
     margin = pl.max_horizontal(pl.lit(params.effect), params.spread * spread, params.significance * pl.col("se"))
     gap = timedelta(seconds=parse_duration(params.chain_gap))
     judged = (
-        judgeable.join(observed, on="backend").join(_reference(windows, judgeable), on=["backend", *UNIT])
+        judgeable.join(_reference(windows, judgeable), on=["backend", *UNIT])
         .with_columns(regular=pl.len().over("backend", *UNIT) >= params.regular * pl.col("observed"))
         .with_columns(usual=usual)
         .with_columns(alarm=(effect > margin) & (effect * pl.col("mean_overlap") >= params.impact))
@@ -218,22 +224,24 @@ def _episodes(windows: pl.LazyFrame, params: NeighbourParameters) -> pl.DataFram
 def attribute(jobs: pl.LazyFrame, params: NeighbourParameters = NeighbourParameters()) -> pl.DataFrame:
     """Findings: per victim tenant, backend and episode, the suspect tenant (its workload and the backends it
     ran on), when it began, was detected and ended, and the evidence."""
-    exposed = exposures(jobs).collect().lazy()
-    episodes = _episodes(slopes(exposed, params), params)
+    errors = residuals(jobs).collect().lazy()
+    exposed = exposures(jobs, errors).collect().lazy()
+    episodes = _episodes(slopes(errors, exposed, params), params)
     if episodes.is_empty():
         return _empty()
     keys = ["backend", *UNIT, "episode"]
     spans = episodes.lazy().select(*keys, "control_group", "start", "end")
     hurt = (
-        exposed.join(spans.drop("control_group"), on=["backend", *UNIT])
-        .filter(pl.col("execute_start").is_between(pl.col("start"), pl.col("end")), pl.col("overlap") >= EXPOSED,
-                pl.col("tenant") != pl.col("suspect"))
+        exposed.filter(pl.col("overlap") >= EXPOSED)
+        .join(errors.select("provenance_id", "backend", "tenant", "execute_start", "excess"), on=["provenance_id", "backend"])
+        .join(spans.drop("control_group"), on=["backend", *UNIT])
+        .filter(pl.col("execute_start").is_between(pl.col("start"), pl.col("end")), pl.col("tenant") != pl.col("suspect"))
         .group_by(*keys, victim="tenant")
         .agg(jobs=pl.len(), excess=pl.col("excess").mean())
     )
     ran_on = (
-        _busy(jobs).join(spans.rename({"start": "began"}), on=["control_group", *UNIT])
-        .filter(pl.col("other") != pl.col("backend"), pl.col("ends") > pl.col("began"), pl.col("start") < pl.col("end"))
+        _executions(jobs).join(spans, on=["control_group", *UNIT])
+        .filter(pl.col("other") != pl.col("backend"), pl.col("ended") > pl.col("start"), pl.col("began") < pl.col("end"))
         .group_by(keys).agg(suspect_backends=pl.col("other").unique().sort())
     )
     return (

@@ -227,6 +227,8 @@ def _timeline(tables: Tables, scope: Scope, found: pl.DataFrame, signals: pl.Dat
 
 
 BACKEND_HEALTH = ("calibration_failing", "out_of_rotation", "drift", "noisy_neighbour")
+BACKEND_STATE = ("calibration_failing", "out_of_rotation", "drift", "backend_down")
+"""Signals about a backend itself: platform facts every tenant hurt there may read."""
 
 
 def routed_after_detection(jobs: pl.LazyFrame, signals: pl.DataFrame) -> int:
@@ -280,15 +282,20 @@ def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSp
     if tenants:
         billing = billing.filter(pl.col("tenant").is_in(tenants))
     redact = Redactor.of(everyone.jobs, viewer)
-    seen = redact.frame(related.sort(*SIGNAL_ORDER, nulls_last=True), text=("evidence",), names=("tenants",),
-                        name=("suspect",), jobs=("first_job",))
+    concerning = related
     if not viewer.is_operator:
+        concerning = related.filter(pl.col("tenants").list.contains(viewer.tenant) | pl.col("signal").is_in(BACKEND_STATE))
+        suspects = suspects.filter(pl.col("victim") == viewer.tenant).with_columns(
+            suspect_workload=pl.when(pl.col("suspect") == viewer.tenant).then("suspect_workload"))
         aggressors = sorted({a if a == viewer.tenant else ANOTHER_TENANT for a in aggressors})
+    seen = redact.frame(concerning.sort(*SIGNAL_ORDER, nulls_last=True), text=("evidence",), names=("tenants",),
+                        name=("suspect",), jobs=("first_job",))
+    narrowed = scoped_incidents(found, viewer, redact)
     return Postmortem(
         scope=scope, tables=tables, backends=backends, tenants=tenants,
-        incidents=scoped_incidents(found, viewer, redact),
+        incidents=narrowed,
         signals=seen,
-        timeline=redact.frame(_timeline(tables, scope, found, related, hurt, backends, overlapping),
+        timeline=redact.frame(_timeline(tables, scope, narrowed, concerning, hurt, backends, overlapping),
                               text=("event", "detail"), jobs=("reference",)),
         affected=_affected_by_tenant(jobs, hurt, scope, backends, tenants), affected_jobs=hurt,
         budget=_budget(specs, everyone, scope, set(backends) | set(tenants)),

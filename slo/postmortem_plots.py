@@ -149,7 +149,8 @@ def queue_plot(pm: Postmortem) -> Plot | None:
     steps = pl.concat([
         waiting.select("tenant", at=pl.max_horizontal("queue_start", pl.lit(start)), change=pl.lit(1)),
         waiting.filter(pl.col("queue_end") <= end).select("tenant", at="queue_end", change=pl.lit(-1)),
-    ]).sort("at", "tenant", "change").with_columns(length=pl.col("change").cum_sum().over("tenant")).collect()
+    ]).sort("at", "tenant", "change", descending=[False, False, True]).with_columns(  # joins before leaves
+        length=pl.col("change").cum_sum().over("tenant")).collect()
     if steps.is_empty():
         return None
     top = steps.group_by("tenant").agg(peak=pl.col("length").max()).sort("peak", "tenant", descending=[True, False])

@@ -7,11 +7,13 @@ refused with the file, the document's place in it, the path of the field and the
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
+
+import numpy as np
 
 from pydantic import (
     AliasChoices,
@@ -37,14 +39,28 @@ Seconds = Annotated[float, BeforeValidator(parse_duration)]
 
 
 def scalar_text(value: Any) -> Any:
-    """A YAML scalar as the text Sloth reads it as (its loader keeps ``true`` or ``0.2`` as written)."""
+    """A YAML scalar as the text Sloth reads it as: its loader (``sigs.k8s.io/yaml``) turns a boolean into
+    ``true``/``false``, an integer into its digits and a float into Go's ``FormatFloat(v, 'g', -1, 32)``
+    (``1.0`` is ``1``, ``1e6`` is ``1e+06``); a timestamp stays as written (``common.yaml_files`` keeps it)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _go_float32(value)
     return "" if value is None else value
+
+
+def _go_float32(value: float) -> str:
+    """Go's ``strconv.FormatFloat(value, 'g', -1, 32)``: the shortest digits that read back as the same float32,
+    in exponent form when the exponent is below -4 or at least 6."""
+    if not math.isfinite(value):
+        return {math.inf: "+Inf", -math.inf: "-Inf"}.get(value, "NaN")
+    scientific = np.format_float_scientific(np.float32(value), unique=True, trim="-", exp_digits=2)
+    mantissa, exponent = scientific.split("e")
+    if -4 <= int(exponent) < 6:
+        return np.format_float_positional(np.float32(value), unique=True, trim="-")
+    return f"{mantissa}e{exponent}"
 
 
 LabelValue = Annotated[str, BeforeValidator(scalar_text)]

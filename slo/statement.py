@@ -20,6 +20,8 @@ from contract.semconv import Outcome
 from slo.catalogue import CATALOGUE, SliId, SliParameters
 from slo.viewer import Viewer
 
+CENTS = 2
+"""Amounts are money: each line is rounded to the cent, and every total is the sum of its rounded lines."""
 LINE_COLUMNS = ("day", "kind", "provenance_id", "backend", "outcome", "usable", "billed_seconds", "owed_seconds",
                 "billed_shots", "billed_amount", "owed_amount", "difference", "dispute")
 
@@ -62,10 +64,10 @@ def _job_lines(jobs: pl.LazyFrame, terms: BillingTerms, tolerance: float) -> pl.
         .filter(pl.col("execute_start").is_not_null() | (pl.col("billed_seconds").fill_null(0) > 0))
         .with_columns(owed_seconds=owed_seconds())
         .with_columns(
-            billed_amount=prices.amount(pl.col("billed_seconds"), pl.col("billed_shots")),
-            owed_amount=prices.amount(pl.col("owed_seconds"), executed_shots),
+            billed_amount=prices.amount(pl.col("billed_seconds"), pl.col("billed_shots")).round(CENTS),
+            owed_amount=prices.amount(pl.col("owed_seconds"), executed_shots).round(CENTS),
         )
-        .with_columns(difference=pl.col("billed_amount") - pl.col("owed_amount").fill_null(0.0),
+        .with_columns(difference=(pl.col("billed_amount") - pl.col("owed_amount").fill_null(0.0)).round(CENTS),
                       dispute=_dispute(tolerance))
         .select(day=pl.col("finished_at").dt.date(), kind=pl.lit("job"), provenance_id="provenance_id",
                 backend="backend", outcome="outcome", usable="usable", billed_seconds="billed_seconds",
@@ -81,7 +83,7 @@ def _reservation_lines(terms: BillingTerms, tenant: str, start: datetime, end: d
     frame = pl.LazyFrame(rows, schema={"backend": pl.String, "from": pl.Datetime("us", "UTC"),
                                        "to": pl.Datetime("us", "UTC")})
     seconds = (pl.col("to") - pl.col("from")).dt.total_microseconds() / 1e6
-    amount = seconds * terms.prices.reservation_per_second
+    amount = (seconds * terms.prices.reservation_per_second).round(CENTS)
     return frame.select(
         day=pl.col("from").dt.date(), kind=pl.lit("reservation"), provenance_id=pl.lit(None, pl.String),
         backend="backend", outcome=pl.lit(None, pl.String), usable=pl.lit(None, pl.Boolean),
@@ -106,16 +108,16 @@ def statement(jobs: pl.LazyFrame, viewer: Viewer, tenant: str, start: datetime, 
     )
     days = (
         lines.group_by("day")
-        .agg(jobs=(pl.col("kind") == "job").sum(), billed_amount=pl.col("billed_amount").sum(),
-             owed_amount=pl.col("owed_amount").sum(), difference=pl.col("difference").sum(),
+        .agg(jobs=(pl.col("kind") == "job").sum(), billed_amount=pl.col("billed_amount").sum().round(CENTS),
+             owed_amount=pl.col("owed_amount").sum().round(CENTS), difference=pl.col("difference").sum().round(CENTS),
              disputed=pl.col("dispute").is_not_null().sum())
         .sort("day")
     )
     disputed = lines.filter(pl.col("dispute").is_not_null())
     totals = {
-        "lines": lines.height, "billed_amount": lines["billed_amount"].sum(), "owed_amount": lines["owed_amount"].sum(),
-        "difference": lines["difference"].sum(), "disputed_lines": disputed.height,
-        "disputed_amount": disputed["billed_amount"].sum(),
+        "lines": lines.height, "billed_amount": round(lines["billed_amount"].sum(), CENTS),
+        "owed_amount": round(lines["owed_amount"].sum(), CENTS), "difference": round(lines["difference"].sum(), CENTS),
+        "disputed_lines": disputed.height, "disputed_amount": round(disputed["billed_amount"].sum(), CENTS),
     }
     m6 = CATALOGUE[SliId.M6]
     events = with_meter(mine, terms.meter).filter(m6.valid(SliParameters())).select(

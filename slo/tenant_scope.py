@@ -44,7 +44,8 @@ def scoped_analyses(analyses: Analyses, viewer: Viewer, redactor: Redactor) -> A
         billing=analyses.billing.filter(mine),
         repeats=analyses.repeats.filter(mine) if analyses.repeats.height else analyses.repeats,
         drifts=analyses.drifts,
-        incidents=redactor.frame(analyses.incidents.filter(pl.col("victim") == viewer.tenant), name=("suspect",)),
+        incidents=redactor.frame(analyses.incidents.filter(pl.col("victim") == viewer.tenant).with_columns(
+            suspect_workload=pl.when(pl.col("suspect") == viewer.tenant).then("suspect_workload")), name=("suspect",)),
     )
 
 
@@ -60,9 +61,12 @@ def scoped_incidents(found: pl.DataFrame, viewer: Viewer, redactor: Redactor) ->
 
 
 def own_namespaces(jobs: pl.LazyFrame, viewer: Viewer) -> set[str]:
+    """The namespaces only the viewer's jobs use: a namespace it shares with another tenant is a group whose
+    numbers would count that tenant's jobs too."""
     if viewer.is_operator:
         return set()
-    found = jobs.filter(pl.col("tenant") == viewer.tenant).select(pl.col("namespace").drop_nulls().unique()).collect()
+    users = jobs.select("namespace", "tenant").drop_nulls().unique().group_by("namespace").agg(pl.col("tenant"))
+    found = users.filter(pl.col("tenant") == [viewer.tenant]).select("namespace").collect()
     return set(found.to_series().to_list())
 
 

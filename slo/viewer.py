@@ -52,7 +52,8 @@ def check_tenant(jobs: pl.LazyFrame, tenant: str) -> None:
 @dataclass(frozen=True)
 class Redactor:
     """What a tenant may not see: other tenants' ids and namespaces (its own namespace excepted), and every
-    provenance ID that is not one of its own jobs."""
+    provenance ID that is not one of its own jobs. (Another tenant's workload names appear in no text a
+    tenant reads; the columns that hold them are emptied where they are made.)"""
 
     viewer: Viewer
     others: tuple[str, ...]

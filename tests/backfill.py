@@ -1,7 +1,8 @@
 """A run's metrics and the generated recording rules backfilled into a real Prometheus TSDB.
 
-promtool backfills the run's OpenMetrics file, then the recording rules in two passes (the period rules
-read the window rules' output, and promtool evaluates each rule against what Prometheus already holds).
+promtool backfills the run's OpenMetrics file (in day-long blocks: two-hour blocks take promtool six times
+longer), then the recording rules in two passes (the period rules read the window rules' output, and promtool
+evaluates each rule against what Prometheus already holds).
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def backfill(run: EmulationRun, rules: Path, work: Path, prometheus: str, promto
     om = work / "metrics.om"
     write_openmetrics(MetricsReplay(run), om)
     tsdb = work / "tsdb"
-    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(om), str(tsdb)],
-                   check=True, capture_output=True, timeout=900)
+    subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=24h", str(om),
+                    str(tsdb)], check=True, capture_output=True, timeout=900)
     om.unlink()
     start = run.scenario.start
     end = start + timedelta(seconds=run.scenario.horizon)

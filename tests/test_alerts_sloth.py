@@ -15,7 +15,7 @@ from contract.alert_catalogue import default_burn_windows
 from contract.burn_windows_file import load_burn_windows
 from contract.durations import format_duration
 from slo.spec_files import load_specs
-from slo.specs import SpecError
+from slo.specs import SpecError, scalar_text
 
 from .conftest import ROOT
 
@@ -85,6 +85,20 @@ def test_go_plugins_are_refused_by_name(source, refusal):
 def test_invalid_version_is_refused():
     with pytest.raises(SpecError, match="unknown spec version 'prometheus/v999'"):
         load_specs(DATA / "in-invalid-version.yaml")
+
+
+def test_label_values_are_any_scalar_as_sloths_loader_reads_it(tmp_path):
+    """Sloth reads specs through sigs.k8s.io/yaml: booleans and numbers become strings as Go formats them (a float
+    as a float32, shortest), a timestamp stays as written."""
+    assert [scalar_text(v) for v in (True, 10, 1.0, 0.2, 1e6, 123456.0, 0.00001, 3.14159265)] == [
+        "true", "10", "1", "0.2", "1e+06", "123456", "1e-05", "3.1415927"]
+    path = tmp_path / "labels.yaml"
+    path.write_text("version: prometheus/v1\nservice: api\nlabels: {released: 2024-01-01 12:00:00, ratio: 1.0, enabled: yes}\n"
+                    "slos:\n  - name: errors\n    objective: 99\n    sli: {events: {error_query: 'sum(rate(e[{{.window}}]))', "
+                    "total_query: 'sum(rate(t[{{.window}}]))'}}\n    alerting: {name: ApiErrors}\n")
+    (spec,) = load_specs(path)
+    assert {k: spec.labels[k] for k in ("released", "ratio", "enabled")} == {
+        "released": "2024-01-01 12:00:00", "ratio": "1", "enabled": "true"}
 
 
 def test_go_number_and_duration_formats():

@@ -121,9 +121,33 @@ def test_inline_indicator_without_policies_gets_the_burn_alerts_and_its_own_peri
     specs = load_specs(path)
     assert [s.name for s in specs] == ["api-0", "api-1"]
     rules = slo_rules(specs[0].rules, Generation(default_burn_windows(), {}, "test"))
-    assert rules.sli.rules[0]["expr"] == '(sum(rate(http_total{code=~"5.."}[5m])))\n/\n(sum(rate(http_total[5m])))\n'
+    assert rules.sli.rules[0]["expr"] == '(sum(rate(http_total{code=~"5.."}[1m])))\n/\n(sum(rate(http_total[1m])))\n', \
+        "a week's windows are the month's scaled to a week (5 minutes become one)"
     assert [r["alert"] for r in rules.alerts.rules] == ["Api0ErrorBudgetBurn", "Api0ErrorBudgetBurn"]
     assert next(r for r in rules.meta.rules if r["record"] == "slo:time_period:days")["expr"] == "vector(7)"
+
+
+def test_a_short_period_gets_windows_scaled_to_it_not_a_months_windows(tmp_path):
+    """A one-day SLO with the month's windows would page on a burn of 0.48 (spending less than its budget) and
+    record the 1d window twice; its windows scale with it instead, so the factors stay the SRE Workbook's."""
+    path = tmp_path / "day.yaml"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "openslo/v1", "kind": "SLO", "metadata": {"name": "api"},
+        "spec": {"service": "shop", "budgetingMethod": "Occurrences", "timeWindow": [{"duration": "1d", "isRolling": True}],
+                 "objectives": [{"target": 0.99}],
+                 "indicator": {"metadata": {"name": "errors"}, "spec": {"ratioMetric": {
+                     "counter": True,
+                     "bad": {"metricSource": {"type": "Prometheus", "spec": {"query": 'sum(rate(http_total{code=~"5.."}[{{.window}}]))'}}},
+                     "total": {"metricSource": {"type": "Prometheus", "spec": {"query": "sum(rate(http_total[{{.window}}]))"}}},
+                 }}}},
+    }))
+    (spec,) = load_specs(path)
+    windows = spec.rules.burn_windows(default_burn_windows())
+    assert [(w.short_seconds, w.long_seconds) for w in windows.pairs] == [(60, 120), (60, 720), (240, 2880), (720, 8640)]
+    assert [round(w.factor(windows.period_seconds), 6) for w in windows.pairs] == [14.4, 6.0, 3.0, 1.0]
+    records = [r["record"] for g in yaml.safe_load(promtool_checked_rules([path], tmp_path / "out").read_text())["groups"]
+               for r in g["rules"] if "record" in r]
+    assert len(records) == len(set(records))
 
 
 @pytest.mark.parametrize("document, refusal", [
@@ -165,7 +189,7 @@ def test_oslo_timeslices_slo_becomes_rules_over_time_slices(tmp_path):
     assert spec.labels == {"env": "prod", "team": "team-a,team-b"}
     rules = slo_rules(spec.rules, Generation(default_burn_windows(), {}, "test"))
     first = rules.sli.rules[0]["expr"]
-    assert first.startswith("(avg_over_time((((increase((sum(http_requests{") and first.endswith("<= bool 0.95)[5m:1m]))")
+    assert first.startswith("(avg_over_time((((increase((sum(http_requests{") and first.endswith("<= bool 0.95)[1m:1m]))"), "a week's shortest window is a minute"
     assert "[1m:15s]" in first, "a counter is sampled four times a slice"
     promtool_checked_rules([OSLO / "v1.yaml"], tmp_path / "out")
 
@@ -205,9 +229,9 @@ def test_prometheus_threshold_metric_per_sample_and_per_slice(tmp_path):
     per_sample, per_slice = load_specs(path)
     generation = Generation(default_burn_windows(), {}, "test")
     assert slo_rules(per_sample.rules, generation).sli.rules[0]["expr"] == \
-        "(1 - (avg_over_time(((search_latency_ms) < bool 500.0)[5m:])))"
+        "(1 - (avg_over_time(((search_latency_ms) < bool 500.0)[2m:])))", "a fortnight's shortest window: 5m x 14/30"
     assert slo_rules(per_slice.rules, generation).sli.rules[0]["expr"] == \
-        "(avg_over_time(((avg_over_time(((search_latency_ms) < bool 500.0)[2m:30s])) < bool 0.9)[5m:2m]))"
+        "(avg_over_time(((avg_over_time(((search_latency_ms) < bool 500.0)[2m:30s])) < bool 0.9)[2m:2m]))"
     promtool_checked_rules([path], tmp_path / "out")
     path.write_text(yaml.safe_dump(slo("Occurrences", {"target": 0.99})))
     with pytest.raises(SpecError, match=r"spec\.objectives\[0\]: an objective of a thresholdMetric SLI needs op and value"):

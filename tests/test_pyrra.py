@@ -85,6 +85,21 @@ def test_generated_rules_pass_promtool(tmp_path):
     assert sum(r.get("alert") == "ErrorBudgetBurn" for g in groups for r in g["rules"]) == 4 * 8
 
 
+def test_a_window_too_short_for_pyrras_rounding_still_gives_valid_rules(tmp_path):
+    """Pyrra's shortest windows are the SLO window over 8,064, rounded to the minute: under about three days they
+    round to nothing, and a zero range is no PromQL. They take one minute instead."""
+    path = tmp_path / "two-days.yaml"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "pyrra.dev/v1alpha1", "kind": "ServiceLevelObjective", "metadata": {"name": "api-errors"},
+        "spec": {"target": "95", "window": "2d", "indicator": {"ratio": {
+            "errors": {"metric": 'http_requests_total{code=~"5.."}'}, "total": {"metric": "http_requests_total"}}}},
+    }))
+    (spec,) = load_specs(path)
+    windows = spec.rules.burn_windows(default_burn_windows())
+    assert min(w.short_seconds for w in windows.pairs) == 60 and [w.fixed_factor for w in windows.pairs] == [14, 7, 2, 1]
+    promtool_checked_rules([path], tmp_path / "out")
+
+
 def test_a_pyrra_slo_naming_a_qtenancy_sli_is_computed_too(tmp_path):
     path = tmp_path / "pyrra.yaml"
     path.write_text(yaml.safe_dump({

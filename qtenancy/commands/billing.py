@@ -35,6 +35,10 @@ def statement(
     import json
     from datetime import timedelta
 
+    import polars as pl
+
+    from common.readable import money as money_of
+
     from slo.report import data_end
     from slo.statement import statement as statement_of
 
@@ -52,9 +56,11 @@ def statement(
         console.out(found.lines.write_csv(), end="", highlight=False)
         return
     t = found.totals
+    money = [pl.col(c).map_elements(lambda v: money_of(v, found.currency), return_dtype=pl.String)
+             for c in ("billed_amount", "owed_amount", "difference")]
     console.print(frame_table(f"{tenant}: {since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC, by day ({found.currency})",
-                              found.days))
-    disputed = found.lines.filter(found.lines["dispute"].is_not_null()).select(
+                              found.days.with_columns(money)))
+    disputed = found.lines.filter(found.lines["dispute"].is_not_null()).with_columns(money).select(
         "provenance_id", "outcome", "billed_amount", "owed_amount", "dispute")
     more = f", the first {SHOWN} (--format csv for every line)" if disputed.height > SHOWN else ""
     console.print(frame_table(f"disputed lines: {disputed.height:,}{more}", disputed.head(SHOWN)))

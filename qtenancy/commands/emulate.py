@@ -57,7 +57,10 @@ def emulate(
         fail(str(exc))
     if realtime and otlp_workers > 1:
         raise typer.BadParameter("real time paces one stream of telemetry: it cannot be split", param_hint="--otlp-workers")
+    from contract.billing import write_billing_terms
+    from contract.data_dir import BILLING_TERMS
     from emulator.bulk_sink import write_bulk
+    from emulator.meter import billing_terms
     from emulator.metrics import MetricsReplay
     from emulator.openmetrics_file import write_openmetrics
     from emulator.otlp_replay import RecordedRun, replay
@@ -75,6 +78,10 @@ def emulate(
     if bulk is not None:
         written = write_bulk(run, bulk)
         console.print(f"bulk sink: {written['spans']:,} spans and {written['logs']:,} log records into {bulk}")
+        terms_file = bulk.parent / BILLING_TERMS
+        if not terms_file.exists():
+            write_billing_terms(billing_terms(run.scenario), terms_file)
+            console.print(f"billing terms of {run.scenario.name} (meter and prices): {terms_file}")
     if openmetrics and not realtime:
         with progress() as bar:
             task = bar.add_task("writing metrics.om", total=1.0)

@@ -117,21 +117,28 @@ class ServiceLevelObjective(Loose):
     spec: Spec
 
 
+MINUTE_NS = 60 * 10**9
+
+
 def _round_minute(nanoseconds: int) -> int:
     """Go's ``Duration.Round(time.Minute)``: to the nearest minute, halves away from zero."""
-    minute = 60 * 10**9
-    rest = nanoseconds % minute
-    return nanoseconds - rest if rest + rest < minute else nanoseconds + minute - rest
+    rest = nanoseconds % MINUTE_NS
+    return nanoseconds - rest if rest + rest < MINUTE_NS else nanoseconds + MINUTE_NS - rest
 
 
 def pyrra_windows(window_seconds: float) -> BurnWindows:
     """Pyrra's four window pairs for an SLO window, as its ``Windows`` computes them (integer division of the
-    window, rounded to the minute): for 28 days 5m/1h x14, 30m/6h x7 (critical), 2h/1d x2, 6h/4d x1 (warning)."""
+    window, rounded to the minute): for 28 days 5m/1h x14, 30m/6h x7 (critical), 2h/1d x2, 6h/4d x1 (warning).
+    A window that rounds to nothing (the short ones of an SLO window under about three days) takes one minute,
+    the shortest range a rate can read, so the rules stay valid where a zero range would not be."""
     window = int(window_seconds) * 10**9
 
+    def rounded(nanoseconds: int) -> float:
+        return max(_round_minute(nanoseconds), MINUTE_NS) / 1e9
+
     def pair(severity: Severity, factor: float, short: int, long: int, wait: int) -> BurnWindow:
-        long_seconds = _round_minute(window // long) / 1e9
-        return BurnWindow(severity, factor * long_seconds / window_seconds * 100, _round_minute(window // short) / 1e9,
+        long_seconds = rounded(window // long)
+        return BurnWindow(severity, factor * long_seconds / window_seconds * 100, rounded(window // short),
                           long_seconds, fixed_factor=factor, for_seconds=_round_minute(window // wait) / 1e9)
 
     return BurnWindows(
