@@ -36,6 +36,8 @@ from slo.sli import Tables, window_start
 from slo.specs import SloSpec, Window
 
 DEFAULT_WINDOW = Window(30 * 86400.0)
+DEFAULT_PERIOD = timedelta(seconds=DEFAULT_WINDOW.seconds)
+"""What a statement, an incident list or a console covers when no period is asked for: the last 30 days."""
 
 
 def billing_terms(data_dir: Path) -> BillingTerms:
@@ -56,10 +58,15 @@ def operator_tables(data_dir: Path, action: str, tenant: str | None = None) -> T
     or the audit errors when the read cannot be recorded (then nothing is read).
     """
     tables = store_tables(data_dir / STORE, billing_terms(data_dir))
+    record_read(data_dir, action, tenant)
+    return tables
+
+
+def record_read(data_dir: Path, action: str, tenant: str | None) -> None:
+    """Append to the data directory's audit trail that the operator read ``tenant``'s data (None: everyone's)."""
     log = data_dir / AUDIT_LOG
     AuditLog(log, load_key(key_path_for(log), create=True)).append(
         f"cli:{getpass.getuser()}", action, tenant or "all tenants")
-    return tables
 
 
 def analyses(jobs: pl.LazyFrame, repeated: pl.DataFrame, quotas: dict[str, float], start: datetime,
@@ -100,7 +107,7 @@ def detect(specs: list[SloSpec], tables: Tables, as_of: datetime, done: Analyses
     if done is None:
         neighbours = attribute(tables.jobs)
         drifts = unexplained(detect_drift(tables.jobs), neighbours)
-        starvation = starvation_episodes(tables.jobs, STARVATION.bound_seconds, as_of - timedelta(days=30), as_of)
+        starvation = starvation_episodes(tables.jobs, STARVATION.bound_seconds, as_of - DEFAULT_PERIOD, as_of)
     else:
         neighbours, drifts, starvation = done.incidents, done.drifts, done.starvation
     signals = find_signals(Evidence(

@@ -39,7 +39,7 @@ def _group(spec: SloSpec, columns: list[str]) -> pl.Expr:
         return pl.lit(PLATFORM)
     if spec.group_by.value not in columns:
         raise NotComputable(f"{spec.name}: the {CATALOGUE[spec.sli].table.value} table has no {spec.group_by.value} to group by")
-    return pl.col(spec.group_by.value).fill_null("(none)")
+    return pl.col(spec.group_by.value).fill_null(f"(no {spec.group_by.value})")
 
 
 def events(spec: SloSpec, tables: Tables, as_of: datetime, carry: tuple[str, ...] = ()) -> pl.LazyFrame:

@@ -9,13 +9,13 @@ for any tenant's view; an unknown tenant is refused with the known ones.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
 from contract.data_dir import STORE
-from slo.analysis import billing_terms, detect, slo_results, store_tables
+from slo.analysis import DEFAULT_PERIOD, billing_terms, detect, slo_results, store_tables
 from slo.catalogue import SliParameters
 from slo.explain import explain
 from slo.incidents import incidents as incidents_of
@@ -73,7 +73,7 @@ class StoreReads:
         if viewer.is_operator:
             raise LookupError("say which tenant's statement: ?tenant=<id>")
         until = end or data_end(tables)
-        return statement(tables.jobs, viewer, viewer.tenant, start or until - timedelta(days=30), until,
+        return statement(tables.jobs, viewer, viewer.tenant, start or until - DEFAULT_PERIOD, until,
                          billing_terms(self._data_dir)).as_dict()
 
     def slo_report(self, caller: str | None, tenant: str | None) -> dict:
@@ -87,7 +87,7 @@ class StoreReads:
         tables = self._tables()
         viewer = self._viewer(tables, caller, tenant)
         until = end or data_end(tables)
-        since = start or until - timedelta(days=30)
+        since = start or until - DEFAULT_PERIOD
         found = incident_list(detect(self._specs, tables, until).signals, tables.jobs, since, until, viewer)
         return {"from": since.isoformat(), "to": until.isoformat(), "incidents": json.loads(found.write_json())}
 

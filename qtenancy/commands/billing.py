@@ -33,19 +33,19 @@ def statement(
 ) -> None:
     """Per day and per job: billed and owed money, disputed lines with provenance IDs, totals that reconcile with M6."""
     import json
-    from datetime import timedelta
 
     import polars as pl
 
     from common.readable import money as money_of
 
+    from slo.analysis import DEFAULT_PERIOD
     from slo.report import data_end
     from slo.statement import statement as statement_of
 
     tables = store_tables(data_dir, "billing_statement", tenant)
     viewer = viewer_of(tables, tenant)
     until = instant(end, "--to") if end else data_end(tables)
-    since = instant(start, "--from") if start else until - timedelta(days=30)
+    since = instant(start, "--from") if start else until - DEFAULT_PERIOD
     if until <= since:
         fail(f"--to ({until.isoformat()}) must be after --from ({since.isoformat()})")
     found = statement_of(tables.jobs, viewer, tenant, since, until, terms(data_dir))

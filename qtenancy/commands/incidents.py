@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -48,7 +47,7 @@ def list_incidents(
     import polars as pl
 
     from qtenancy.incidents_view import incidents_table
-    from slo.analysis import detect
+    from slo.analysis import DEFAULT_PERIOD, detect
     from slo.fault_scoring import control_groups, during, score
     from slo.report import data_end, markdown_table
     from slo.tenant_scope import incident_list
@@ -58,7 +57,7 @@ def list_incidents(
     tables = store_tables(data_dir, "incidents_list", tenant)
     viewer = viewer_of(tables, tenant)
     as_of = instant(end, "--to") if end else data_end(tables)
-    begin = instant(start, "--from") if start else as_of - timedelta(days=30)
+    begin = instant(start, "--from") if start else as_of - DEFAULT_PERIOD
     signals = detect(specs, tables, as_of, windows=chosen).signals
     found = incident_list(signals, tables.jobs, begin, as_of, viewer, backend, alert)
     scored = (score(signals.filter(pl.col("incident").is_in(found["incident"].implode())), during(faults, begin, as_of),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import secrets
 from pathlib import Path
 
@@ -17,7 +18,9 @@ import jinja2
 from aiohttp import web
 
 from collector.tenancy import Principal, TokenBook, UnknownToken
+from common.readable import minutes, money
 from qtenancy.web.data import ConsoleData
+from slo.viewer import PROVENANCE_ID
 
 HERE = Path(__file__).parent
 SESSION = "qtenancy_session"
@@ -39,6 +42,11 @@ def _number(value, digits: int = 4) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def _money(value, currency: str) -> str:
+    """An amount to the cent; none (owed for a job with no traced execution) is left blank."""
+    return "" if value is None else money(value, currency)
+
+
 def _percent(value) -> str:
     if value is None:
         return ""
@@ -48,8 +56,9 @@ def _percent(value) -> str:
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined)
-    env.filters.update(when=_when, number=_number, percent=_percent,
+    env.filters.update(when=_when, number=_number, percent=_percent, money=_money, minutes=minutes,
                        chart=lambda data: json.dumps(data, separators=(",", ":"), allow_nan=False))
+    env.tests["provenance_id"] = lambda value: isinstance(value, str) and re.fullmatch(PROVENANCE_ID, value) is not None
     return env
 
 
@@ -89,7 +98,7 @@ def _found(value):
 
 @page("slos.html")
 def slos(request, data: ConsoleData, principal):
-    return {"slos": data.slos(None), "title": "SLOs"}
+    return {"slos": data.slos(), "title": "SLOs"}
 
 
 @page("slo.html")
@@ -98,24 +107,26 @@ def slo(request, data: ConsoleData, principal):
     return {"slo": detail, "title": f"{detail['row']['slo']} ({detail['row']['group']})"}
 
 
-@page("incidents.html")
+@page("incidents.html", who="anyone")
 def incidents(request, data: ConsoleData, principal):
-    return {"incidents": data.incidents(), "title": "Incidents"}
+    return {"incidents": data.incidents(principal.tenant), "title": "Incidents"}
 
 
-@page("incident.html")
+@page("incident.html", who="anyone")
 def incident(request, data: ConsoleData, principal):
-    found = _found(data.incident(request.match_info["incident"]))
+    found = _found(data.incident(request.match_info["incident"], principal.tenant))
     return {"incident": found, "title": found["incident"]}
 
 
 async def postmortem(request: web.Request) -> web.Response:
+    """The incident's postmortem, one self-contained page, as the viewer may read it."""
     principal = _principal(request)
-    if principal is None or not principal.admin:
-        raise web.HTTPForbidden(text="postmortems are the platform's; sign in with an admin token")
+    if principal is None:
+        raise web.HTTPFound("/signin")
     data = request.app[DATA]
-    found = _found(data.incident(request.match_info["incident"]))
-    return web.Response(text=await asyncio.to_thread(data.postmortem, found), content_type="text/html")
+    found = _found(data.incident(request.match_info["incident"], principal.tenant))
+    html = await asyncio.to_thread(data.postmortem, found, principal.tenant)
+    return web.Response(text=html, content_type="text/html")
 
 
 @page("backends.html")
@@ -136,13 +147,15 @@ async def search(request: web.Request) -> web.Response:
 @page("job.html", who="anyone")
 def job(request, data: ConsoleData, principal):
     job = _found(data.job(principal.tenant, request.match_info["provenance_id"]))
-    return {"job": job, "title": f"Job {job['row']['provenance_id']}"}
+    return {"job": job, "title": f"Job {job['explanation'].provenance_id}"}
 
 
 @page("tenant.html", who="tenant")
 def tenant(request, data: ConsoleData, principal):
-    return {"title": principal.tenant, "slos": data.slos(principal.tenant), "jobs": data.jobs(principal.tenant),
-            "incidents": data.tenant_incidents(principal.tenant), "statement": data.statement(principal.tenant)}
+    view = data.tenant_view(principal.tenant)
+    return {"title": principal.tenant, "slos": view.slos, "jobs": data.jobs(principal.tenant),
+            "incidents": view.incidents, "statement": view.statement, "days": view.statement.days.to_dicts(),
+            "disputed": view.disputed}
 
 
 async def signin_form(request: web.Request) -> web.Response:

@@ -1,12 +1,11 @@
 """Every call the console makes into the services, in one place: what a page shows is what the CLI and the
-collector's read API compute (slo.analysis, slo.report, slo.burn_rate, collector.reads, slo.postmortem_files).
+collector's read API compute (slo.analysis, slo.tenant_scope, slo.statement, slo.explain, collector.reads,
+slo.postmortem_files).
 
-A viewer is the platform (``tenant`` None) or one tenant. A tenant's reads go through the same services over
-the tables narrowed to its jobs (``operator_tables(..., tenant)``, ``collector.reads`` with its principal), and
-what it is shown of incidents is only when they were and that they touched it.
-
-Switching to the tenant-scoped services of issue 18 (``jobs explain``, billing statements in money, tenant
-report/incident/postmortem services) is a change to ``job``, ``statement`` and ``tenant_incidents`` here.
+A viewer is the platform (``tenant`` None) or one tenant. Everything is computed once over every job, as the
+platform sees it; a tenant's pages are that narrowed by the tenant services (its SLO groups and the
+platform's, the incidents that hurt it with the platform's facts, its own statement in money, its own jobs
+explained), so a number means the same on every page and in every tool, and no other tenant is named.
 """
 
 from __future__ import annotations
@@ -22,89 +21,123 @@ import polars as pl
 from collector.reads import jobs_for, trace_for
 from collector.tenancy import Principal
 from contract.alert_catalogue import default_burn_windows
+from contract.billing import BillingTerms
 from contract.data_dir import STORE
 from contract.explore import logs_url, trace_url
-from contract.tables import read_jobs
-from slo.analysis import Detections, detect, operator_tables, slo_results
+from slo.analysis import DEFAULT_PERIOD, Detections, billing_terms, detect, record_read, slo_results, store_tables
 from slo.burn_rate import burn_column, burn_rates
-from slo.catalogue import SliId
+from slo.explain import explain
 from slo.incidents import incidents as incidents_of
 from slo.postmortem import Scope
 from slo.postmortem_files import postmortem_page
-from slo.report import Analyses, as_records, data_end
+from slo.report import Analyses, SloResult, as_records, data_end
 from slo.sli import NotComputable, Tables, events
 from slo.specs import SloSpec
+from slo.statement import Statement, statement
+from slo.tenant_scope import incident_list, report_for
+from slo.viewer import OPERATOR, Viewer
 
 BIN = "1h"
-PLATFORM_ONLY = {SliId.M4}
-"""SLIs about the platform's own hardware: a tenant is not shown them."""
+DISPUTED_SHOWN = 50
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What one read of the data directory gives a viewer: the tables, their SLOs, analyses and incidents."""
+    """One read of the data directory as the platform sees it: the tables, SLO results, analyses and incidents."""
 
     tables: Tables
+    terms: BillingTerms
     as_of: datetime
-    slos: list[dict]
+    results: list[SloResult]
     analyses: Analyses
-    detections: Detections | None
-    """Incidents are found over every tenant's jobs: only the platform's snapshot holds them."""
-    incidents: pl.DataFrame | None
+    detections: Detections
+    incidents: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class TenantView:
+    """What one tenant is shown of a snapshot."""
+
+    slos: list[dict]
+    incidents: list[dict]
+    statement: Statement
+    disputed: list[dict]
+    """The statement's lines a tenant would dispute, newest first, at most ``DISPUTED_SHOWN``."""
 
 
 def status(row: dict) -> str:
-    """Pyrra's order of concern: a page burning now, a ticket burning, the budget spent, else fine."""
+    """Pyrra's order of concern: a page burning now, a ticket burning, the budget spent, else fine. A 100%
+    objective has no budget to spend: any bad event exhausts it."""
     if row["page_now"]:
         return "critical"
     if row["ticket_now"]:
         return "warning"
-    if row["budget_remaining"] is not None and row["budget_remaining"] < 0:
-        return "exhausted"
-    return "ok"
+    spent = row["sli"] is not None and row["sli"] < 1 if row["zero_budget"] else row["budget_remaining"] < 0
+    return "exhausted" if spent else "ok"
+
+
+def slo_rows(results: list[SloResult]) -> list[dict]:
+    """The SLO list's rows, least budget left first, each with its status."""
+    measured = {r.spec.name: r.spec.sli for r in results}
+    rows = [r | {"budget_remaining": float(r["budget_remaining"]), "sli_id": measured[r["slo"]]}
+            for r in as_records(results) if r.get("budget_remaining") is not None]
+    rows = [r | {"status": status(r)} for r in rows]
+    return sorted(rows, key=lambda r: (r["budget_remaining"], r["slo"], r["group"]))
 
 
 class ConsoleData:
     def __init__(self, data_dir: Path, specs: list[SloSpec], quotas: dict[str, float]):
         self.data_dir, self.specs, self.quotas = data_dir, specs, quotas
-        self._cache: dict[tuple[str | None, float], Snapshot] = {}
+        self._cache: dict[tuple[str | None, float], Snapshot | TenantView] = {}
         self._lock = threading.Lock()
 
     def _version(self) -> float:
         jobs = self.data_dir / STORE / "jobs"
         return max((p.stat().st_mtime for p in jobs.rglob("*.parquet")), default=0.0)
 
-    def snapshot(self, tenant: str | None) -> Snapshot:
-        """The viewer's snapshot, computed once per change of the store (the read is audited then)."""
+    def _cached(self, tenant: str | None, compute):
+        """What ``compute`` makes for the viewer, once per change of the store (the read is audited then)."""
         key = (tenant, self._version())
         with self._lock:
             if key not in self._cache:
-                self._cache[key] = self._compute(tenant)
+                record_read(self.data_dir, "console", tenant)
+                self._cache[key] = compute()
             return self._cache[key]
 
-    def _compute(self, tenant: str | None) -> Snapshot:
-        tables = operator_tables(self.data_dir, "console", tenant)
+    def snapshot(self) -> Snapshot:
+        return self._cached(None, self._compute)
+
+    def _compute(self) -> Snapshot:
+        terms = billing_terms(self.data_dir)
+        tables = store_tables(self.data_dir / STORE, terms)
         as_of = data_end(tables)
         results, analyses = slo_results(self.specs, tables, self.quotas, as_of, None)
-        measured = {s.name: s.sli for s in self.specs}
-        rows = [r | {"budget_remaining": float(r["budget_remaining"]), "sli_id": measured[r["slo"]]}
-                for r in as_records(results) if r.get("budget_remaining") is not None]
-        rows = [r | {"status": status(r)} for r in rows]
-        if tenant is not None:
-            rows = [r for r in rows if r["group"] in (tenant, "platform") and r["sli_id"] not in PLATFORM_ONLY]
-        rows.sort(key=lambda r: (r["budget_remaining"], r["slo"], r["group"]))
-        if tenant is not None:
-            return Snapshot(tables, as_of, rows, analyses, None, None)
         detections = detect(self.specs, tables, as_of, analyses)
-        return Snapshot(tables, as_of, rows, analyses, detections, incidents_of(detections.signals))
+        return Snapshot(tables, terms, as_of, results, analyses, detections, incidents_of(detections.signals))
 
-    def slos(self, tenant: str | None) -> list[dict]:
-        return self.snapshot(tenant).slos
+    def tenant_view(self, tenant: str) -> TenantView:
+        snap = self.snapshot()
+        return self._cached(tenant, lambda: self._tenant_view(snap, Viewer(tenant)))
+
+    @staticmethod
+    def _tenant_view(snap: Snapshot, viewer: Viewer) -> TenantView:
+        jobs = snap.tables.jobs
+        results, _ = report_for(snap.results, snap.analyses, jobs, viewer)
+        since = snap.as_of - DEFAULT_PERIOD
+        found = incident_list(snap.detections.signals, jobs, since, snap.as_of, viewer)
+        bill = statement(jobs, viewer, viewer.tenant, since, snap.as_of, snap.terms)
+        disputed = bill.lines.filter(pl.col("dispute").is_not_null()).reverse().head(DISPUTED_SHOWN)
+        return TenantView(slos=slo_rows(results),
+                          incidents=found.sort("start", "incident", descending=[True, False]).to_dicts(),
+                          statement=bill, disputed=disputed.to_dicts())
+
+    def slos(self) -> list[dict]:
+        return slo_rows(self.snapshot().results)
 
     def slo(self, name: str, group: str) -> dict | None:
         """One SLO of one group: its row, and its SLI, budget and burn rates over time with the thresholds."""
-        snap = self.snapshot(None)
-        row = next((r for r in snap.slos if r["slo"] == name and r["group"] == group), None)
+        snap = self.snapshot()
+        row = next((r for r in self.slos() if r["slo"] == name and r["group"] == group), None)
         spec = next((s for s in self.specs if s.name == name), None)
         if row is None or spec is None:
             return None
@@ -135,28 +168,26 @@ class ConsoleData:
                             "value": p.factor(windows.period_seconds)} for p in windows.pairs],
         }
 
-    def incidents(self) -> list[dict]:
-        return self.snapshot(None).incidents.sort("start", "incident", descending=[True, False]).to_dicts()
+    def incidents(self, tenant: str | None = None) -> list[dict]:
+        """Every incident, newest first, or those that hurt ``tenant`` as it may see them."""
+        if tenant is not None:
+            return self.tenant_view(tenant).incidents
+        return self.snapshot().incidents.sort("start", "incident", descending=[True, False]).to_dicts()
 
-    def incident(self, incident: str) -> dict | None:
-        found = self.snapshot(None).incidents.filter(pl.col("incident") == incident)
-        return found.row(0, named=True) if found.height else None
+    def incident(self, incident: str, tenant: str | None = None) -> dict | None:
+        return next((i for i in self.incidents(tenant) if i["incident"] == incident), None)
 
-    def postmortem(self, incident: dict) -> str:
-        snap = self.snapshot(None)
-        scope = Scope(incident["start"], incident["resolved_at"])
-        return postmortem_page(self.specs, snap.tables, snap.detections, scope)
-
-    def tenant_incidents(self, tenant: str) -> list[dict]:
-        """Incidents that touched the tenant: when, how bad, where; nothing that names another tenant."""
-        found = self.snapshot(None).incidents.filter(pl.col("tenants").list.contains(tenant))
-        return found.select("incident", "severity", "start", "detected_at", "resolved_at", "backends",
-                            "minutes_to_detect", "minutes_to_resolve").sort("start", descending=True).to_dicts()
+    def postmortem(self, incident: dict, tenant: str | None = None) -> str:
+        """The incident's postmortem page, about it alone, as the viewer may read it."""
+        snap = self.snapshot()
+        scope = Scope(incident["start"], incident["resolved_at"], tenant=tenant, incident=incident["incident"])
+        viewer = OPERATOR if tenant is None else Viewer(tenant)
+        return postmortem_page(self.specs, snap.tables, snap.detections, scope, viewer)
 
     def backends(self) -> dict:
         """Calibration history (T1, two-qubit error) and hourly fidelity measured against predicted, per backend;
         an hour in which a backend ran nothing (out of rotation) is a gap in its fidelity."""
-        snap = self.snapshot(None)
+        snap = self.snapshot()
         calibrations = snap.tables.calibrations.select(
             "backend", at=pl.col("ended_at").dt.truncate(BIN), t1_us=pl.col("t1") * 1e6, error_2q="error_2q", verdict="verdict",
         ).collect()
@@ -183,40 +214,40 @@ class ConsoleData:
         }
 
     def fairness(self) -> list[dict]:
-        return self.snapshot(None).analyses.shares.select(
+        return self.snapshot().analyses.shares.select(
             "tenant", "quota", "share", "share_minus_quota", "jobs", "median_wait_seconds").to_dicts()
 
     def jobs(self, tenant: str | None, limit: int = 200) -> list[dict]:
         """The viewer's latest jobs (submitted in the last day of data), newest first."""
         principal = Principal(tenant, tenant is None)
-        since = self.snapshot(tenant).as_of - timedelta(days=1)
+        since = self.snapshot().as_of - timedelta(days=1)
         latest = jobs_for(self.data_dir / STORE, principal, since=since, limit=10**9)
         return latest.sort("submitted_at", "provenance_id", descending=True).head(limit).select(
             "provenance_id", "tenant", "backend", "submitted_at", "finished_at", "outcome", "measured_fidelity",
             "billed_seconds").to_dicts()
 
     def job(self, tenant: str | None, provenance_id: str) -> dict | None:
-        """The job's row and its trace, as the collector's read API gives them to this viewer."""
-        principal = Principal(tenant, tenant is None)
-        found = trace_for(self.data_dir / STORE, principal, provenance_id)
-        if found is None:
+        """The job explained (``slo.explain``, as ``jobs explain`` and the read API give it) with its trace and
+        log records as the collector's read API gives them to this viewer; None when it is not the viewer's."""
+        snap = self.snapshot()
+        explanation = explain(snap.tables, provenance_id, OPERATOR if tenant is None else Viewer(tenant), snap.terms)
+        found = trace_for(self.data_dir / STORE, Principal(tenant, tenant is None), provenance_id)
+        if explanation is None or found is None:
             return None
-        spans, logs = found  # found only when the job is the viewer's: its row may be read directly
-        row = read_jobs(self.data_dir / STORE).filter(pl.col("provenance_id") == provenance_id).collect()
-        window = (row["submitted_at"][0] - timedelta(minutes=5), (row["finished_at"][0] or row["submitted_at"][0])
-                  + timedelta(minutes=5))
+        spans, logs = found
+        stages = explanation.lifecycle
+        window = (stages[0].start - timedelta(minutes=5),
+                  max(s.end or s.start for s in stages) + timedelta(minutes=5)) if stages else None
         return {
-            "row": row.row(0, named=True),
+            "explanation": explanation,
             "spans": spans.select("name", "span_id", "parent_span_id", "start_ns", "end_ns").to_dicts(),
             "logs": logs.select("time_ns", "body").to_dicts() if "body" in logs.columns else [],
             "trace_url": trace_url(provenance_id, window), "logs_url": logs_url(provenance_id, window),
         }
 
-    def statement(self, tenant: str) -> list[dict]:
-        """The tenant's billing over the window: billed, owed by the meter and used (backend-seconds)."""
-        billing = self.snapshot(tenant).analyses.billing.filter(pl.col("tenant") == tenant)
-        return billing.select("tenant", "jobs", "billed_seconds", "owed_seconds", "used_seconds", "under_billed_seconds",
-                              "over_billed_seconds", "misbilled_jobs").to_dicts()
+    def statement(self, tenant: str) -> Statement:
+        """The tenant's statement in money over the last 30 days of data, as ``billing statement`` gives it."""
+        return self.tenant_view(tenant).statement
 
 
 def _series(frame: pl.DataFrame, columns: dict[str, str]) -> dict:
