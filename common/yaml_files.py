@@ -41,12 +41,15 @@ def _text(path: Path, what: str) -> str:
 
 def _parse(path: Path, what: str, load):
     text = _text(path, what)
+    too_deep = YamlFileError(f"{path}: nested too deeply to read ({what})")
     try:
         return load(text)
     except yaml.YAMLError as exc:
+        if "maximum nesting depth" in str(exc):  # libyaml's limit; the pure-Python parser recurses instead
+            raise too_deep from None
         raise YamlFileError(f"{path}: not valid YAML ({what}): {exc}") from None
     except RecursionError:
-        raise YamlFileError(f"{path}: nested too deeply to read ({what})") from None
+        raise too_deep from None
 
 
 def load_yaml(path: Path, what: str) -> Any:

@@ -4,6 +4,7 @@ The replay is scraped every ``interval`` of virtual time. OpenMetrics wants each
 and, inside a family, each metric's points together in time order (a histogram's buckets, sum and count at
 one instant form one point): every family is streamed to its own spill file with each line tagged by its
 metric, and at the end each family is sorted by metric (stably, so time order holds) and the families joined.
+A sample's text up to its value is made once per series: a week of scrapes repeats it ten thousand times.
 Created-timestamp series are left out: they would carry the wall clock, and backfill does not need them.
 """
 
@@ -47,6 +48,7 @@ def write_openmetrics(
         headers: dict[str, str] = {}
         files = {}
         series: dict[tuple, int] = {}
+        prefixes: dict[tuple, str] = {}
         try:
             for n in range(scrapes):
                 offset = n * interval
@@ -64,10 +66,13 @@ def write_openmetrics(
                     for sample in family.samples:
                         if sample.name.endswith("_created"):
                             continue
-                        labels = _labels(sample.labels)
-                        point = {k: v for k, v in sample.labels.items() if k not in ("le", "quantile")}
-                        key = series.setdefault((family.name, _labels(point)), len(series))
-                        line = f"{key:09d}{sample.name}{labels} {floatToGoString(sample.value)}{stamp}"
+                        which = (sample.name, tuple(sample.labels.items()))
+                        prefix = prefixes.get(which)
+                        if prefix is None:
+                            point = {k: v for k, v in sample.labels.items() if k not in ("le", "quantile")}
+                            key = series.setdefault((family.name, _labels(point)), len(series))
+                            prefix = prefixes[which] = f"{key:09d}{sample.name}{_labels(sample.labels)} "
+                        line = f"{prefix}{floatToGoString(sample.value)}{stamp}"
                         if sample.exemplar is not None:
                             line += f" # {_labels(sample.exemplar.labels)} {floatToGoString(sample.exemplar.value)}"
                         lines.append(line)
