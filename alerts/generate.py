@@ -1,7 +1,8 @@
 """Writing a deployment's alerting: Sloth-compatible SLO rules, the operational rules and Alertmanager's config.
 
 ``plan`` says what every spec becomes (rules, an analytical SLI, or both), and both ``slo validate`` and
-``alerts generate`` read it, so what one promises the other writes.
+``alerts generate`` read it, so what one promises the other writes. A spec that should give rules and cannot
+fails the whole generation, as in Sloth; a qtenancy SLI computed from the jobs table only gives none by design.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alerts.alertmanager import Receivers, alertmanager_config
-from alerts.native_sli import NotGeneratable, rule_source
+from alerts.native_sli import AnalyticalOnly, NotGeneratable, rule_source
 from alerts.operational import operational_group
 from alerts.rule_files import HEADER, dump, dump_all, write
 from alerts.sloth_plugins import Generation, groups, slo_rules
@@ -27,6 +28,8 @@ class Becomes:
     rules: RuleSource | None
     no_rules: str = ""
     """Why it gives no rules, when it gives none."""
+    by_design: bool = False
+    """It gives none because its SLI has no real-time signal, not because the spec cannot be translated."""
 
     def describe(self) -> str:
         analytical = f"analytical SLI {self.spec.sli.value}" if self.spec.sli else ""
@@ -37,11 +40,14 @@ class Becomes:
             return f"rules and {analytical}{rolling}"
         if self.rules is not None:
             return (f"rules only ({self.spec.not_computable})" if self.spec.not_computable else "rules only") + rolling
-        return f"{analytical} only (no rules: {self.no_rules})"
+        if self.by_design:
+            return f"{analytical} only (no rules: {self.no_rules})"
+        return f"{analytical} only; alerts generate refuses it: {self.no_rules}"
 
 
 class NoRules(ValueError):
-    """Nothing asked for gives a rule; the message says why for each spec."""
+    """A spec that should give rules gives none, or nothing asked for gives a rule; the message says why for
+    each spec."""
 
 
 def plan(specs: list[SloSpec], runbook_base: str = RUNBOOK_BASE) -> list[Becomes]:
@@ -50,7 +56,7 @@ def plan(specs: list[SloSpec], runbook_base: str = RUNBOOK_BASE) -> list[Becomes
         try:
             outcomes.append(Becomes(spec, rule_source(spec, runbook_base)))
         except NotGeneratable as exc:
-            outcomes.append(Becomes(spec, None, str(exc)))
+            outcomes.append(Becomes(spec, None, str(exc), isinstance(exc, AnalyticalOnly)))
     return outcomes
 
 
@@ -83,13 +89,15 @@ def prometheus_rule_objects(sources: list[RuleSource], generation: Generation) -
 def write_alerting(specs: list[SloSpec], out: Path, windows: BurnWindows, extra: dict[str, str], runbook_base: str,
                    receivers: Receivers) -> Written:
     """``rules/slo-rules.yaml``, ``rules/operational-rules.yaml`` and ``alertmanager.yml`` under ``out``, and
-    ``kubernetes/prometheus-rules.yaml`` when a spec is a Sloth ``PrometheusServiceLevel``; NoRules when no spec
-    gives a rule."""
+    ``kubernetes/prometheus-rules.yaml`` when a spec is a Sloth ``PrometheusServiceLevel``; NoRules (and nothing
+    written) when no spec gives a rule, or when one cannot be translated."""
     outcomes = plan(specs, runbook_base)
     sources = [o.rules for o in outcomes if o.rules is not None]
     skipped = [o.no_rules for o in outcomes if o.rules is None]
     if not sources:
         raise NoRules("no spec gives a rule: " + "; ".join(skipped) if specs else "no SLO in the files given")
+    if untranslated := [o.no_rules for o in outcomes if o.rules is None and not o.by_design]:
+        raise NoRules("these specs give no rule, so none were written: " + "; ".join(untranslated))
     generation = Generation(windows, extra, VERSION)
     paths = [
         write(out / "rules" / "slo-rules.yaml", dump({"groups": groups(sources, generation)}, HEADER)),

@@ -19,7 +19,12 @@ LABELS = {m.name: {label.value for label in m.labels} for m in METRICS}
 
 
 class NotGeneratable(ValueError):
-    pass
+    """The spec cannot become rules as written (a label the metric lacks, a threshold that is no bucket)."""
+
+
+class AnalyticalOnly(NotGeneratable):
+    """The spec's SLI has no real-time signal, or one too sparse to burn-rate alert on: it is computed from the
+    jobs table only, by design."""
 
 
 def _matchers(metric: str, spec: SloSpec, fixed: str = "") -> str:
@@ -47,7 +52,7 @@ def _or_zero(error: str, total: str) -> str:
 
 def _queries(spec: SloSpec) -> tuple[str, str]:
     if reason := CATALOGUE[spec.sli].no_burn_alerts:
-        raise NotGeneratable(f"{spec.name}: {reason}")
+        raise AnalyticalOnly(f"{spec.name}: {reason}")
     match spec.sli:
         case SliId.M1:
             metric = Metric.JOBS.value
@@ -67,7 +72,7 @@ def _queries(spec: SloSpec) -> tuple[str, str]:
             error = _or_zero(_sum(spec, dropped, dropped + _matchers(dropped, spec)),
                              _sum(spec, exported, exported + _matchers(exported, spec)))
             return error, f"{_sum(spec, exported, exported + _matchers(exported, spec))} + {error}"
-    raise NotGeneratable(f"{spec.name}: SLI {spec.sli} has no real-time signal in the telemetry contract")
+    raise AnalyticalOnly(f"{spec.name}: SLI {spec.sli} has no real-time signal in the telemetry contract")
 
 
 def rule_source(spec: SloSpec, runbook_base: str = RUNBOOK_BASE) -> RuleSource:

@@ -3,6 +3,7 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
@@ -61,19 +62,36 @@ def rules(tmp_path_factory) -> Path:
     return out
 
 
-def backfilled_tsdb(run: EmulationRun, rules: Path, tmp_path_factory) -> Path:
+@pytest.fixture(scope="session")
+def backfilled(game_day, calm_week, rules, tmp_path_factory) -> dict[str, Path]:
+    """The game day's and the calm week's metrics and recording rules in real Prometheus TSDBs, by scenario
+    name, backfilled once per session and side by side: each is mostly promtool's work, which overlaps the
+    other's Python."""
     from .backfill import backfill
 
-    return backfill(run, rules / "rules" / "slo-rules.yaml", tmp_path_factory.mktemp(run.scenario.name),
-                    system_tool("prometheus"), system_tool("promtool"))
+    prometheus, promtool = system_tool("prometheus"), system_tool("promtool")
+    with ThreadPoolExecutor(2) as pool:
+        done = {run.scenario.name: pool.submit(backfill, run, rules / "rules" / "slo-rules.yaml",
+                                               tmp_path_factory.mktemp(run.scenario.name), prometheus, promtool)
+                for run in (game_day, calm_week)}
+    return {name: future.result() for name, future in done.items()}
 
 
 @pytest.fixture(scope="session")
-def game_day_prometheus(game_day, rules, tmp_path_factory):
-    """A real Prometheus over the game day's metrics and recording rules, backfilled once per session."""
+def game_day_prometheus(game_day, backfilled):
+    """A real Prometheus over the game day's metrics and recording rules."""
     from .prometheus_server import PrometheusServer
 
-    with PrometheusServer(system_tool("prometheus"), backfilled_tsdb(game_day, rules, tmp_path_factory)) as server:
+    with PrometheusServer(system_tool("prometheus"), backfilled[game_day.scenario.name]) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def calm_prometheus(calm_week, backfilled):
+    """A real Prometheus over the calm week's metrics and recording rules."""
+    from .prometheus_server import PrometheusServer
+
+    with PrometheusServer(system_tool("prometheus"), backfilled[calm_week.scenario.name]) as server:
         yield server
 
 

@@ -1,7 +1,8 @@
 """Generated rules and Alertmanager configuration, checked by the real tools: promtool check rules, amtool
 check-config, and promtool test rules with a firing and a silent case for every alert.
 
-Bad input tried: a --label without '=', a spec whose queue-wait threshold is not a histogram bucket.
+Bad input tried: a --label without '=', a spec whose queue-wait threshold is not a histogram bucket, alone and
+beside specs that do give rules (and an M6 spec, which gives none by design).
 """
 
 import os
@@ -228,6 +229,16 @@ def test_bad_generation_input_is_refused(tmp_path):
     assert done.returncode == 2, "a request that gives no rule at all is an error, not an empty rule file"
     assert "no spec gives a rule: wait: threshold 45s is not a bucket of qtenancy_job_queue_wait_seconds" in done.stderr
     assert not (tmp_path / "o").exists()
+    mixed = tmp_path / "mixed.yaml"
+    mixed.write_text("version: qtenancy/v1\nslos:\n  - {name: success, sli: M1, objective: 99}\n"
+                     "  - {name: bills, sli: M6, objective: 100}\n"
+                     "  - {name: wait, sli: M2, objective: 95, threshold: 45s, filter: {backend: [perth]}}\n")
+    done = subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", str(mixed), "-o", str(tmp_path / "m")],
+                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 2, "one spec that cannot become rules fails the generation, as in Sloth"
+    message = " ".join(done.stderr.split())
+    assert "these specs give no rule, so none were written: wait: " in message and "bills" not in message
+    assert not (tmp_path / "m").exists()
     label = subprocess.run([sys.executable, "-m", "qtenancy", "alerts", "generate", str(bad), "-o", str(tmp_path / "o"),
                             "--label", "oops"], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
     assert label.returncode == 2 and "--label" in label.stderr

@@ -25,8 +25,7 @@ from slo.spec_files import load_all
 from slo.specs import parse_duration
 
 from .backfill import firings
-from .conftest import ROOT, backfilled_tsdb, system_tool
-from .prometheus_server import PrometheusServer
+from .conftest import ROOT
 
 
 def _alerts(rules) -> list[tuple[str, str, float]]:
@@ -84,12 +83,6 @@ def test_rules_job_success_sli_agrees_with_the_polars_sli(game_day, game_day_pro
     (spec,) = [s for s in load_all([ROOT / "slo" / "specs"]) if s.name == "job-success-platform"]
     polars_sli = sli_table(spec, Tables(read_jobs(game_day_store), read_calibrations(game_day_store)), end)["sli"][0]
     assert abs(prometheus_sli - polars_sli) < 0.002, (prometheus_sli, polars_sli)
-
-
-@pytest.fixture(scope="module")
-def calm_prometheus(calm_week, rules, tmp_path_factory):
-    with PrometheusServer(system_tool("prometheus"), backfilled_tsdb(calm_week, rules, tmp_path_factory)) as server:
-        yield server
 
 
 def _span(run) -> tuple[datetime, datetime]:

@@ -34,7 +34,8 @@ GRAFANA = Path(__file__).parent / "fixtures" / "grafana"
 ALERT_SERIES = "ALERTS"
 NOT_BACKFILLED = re.compile(r"ALERTS|slo:(error_budget|current_burn_rate|period_error_budget_remaining):")
 """Series the backfilled TSDB does not hold: ALERTS (written only while Prometheus evaluates alerting rules live)
-and Sloth's budget records, which chain on each other (tests/backfill.py backfills the SLI records only)."""
+and Sloth's budget records, which chain on each other (tests/backfill.py backfills the SLI records only);
+test_stack.py runs these queries on a live Prometheus."""
 
 
 def grafana_schema() -> dict:

@@ -1,7 +1,8 @@
 """`qtenancy stack up` without Docker: the collector, Prometheus, Alertmanager and the real-time emulator on
 loopback; Prometheus scrapes the emulator and an alert of the generated rules becomes active; `stack down`
 stops exactly what `up` started (an unrelated process stays up). Live, both paths page alike: nothing on
-the calm week, the same SLO and group on a slice of the game day.
+the calm week, the same SLO and group on a slice of the game day, where the dashboard panels a backfill
+cannot serve (firing alerts, Sloth's budget records) are shown to return data.
 
 Bad input tried: `stack down` where no stack runs.
 """
@@ -11,13 +12,19 @@ import os
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 import psutil
+import pytest
 import yaml
 
+from contract.durations import format_duration
+
 from .conftest import ROOT, SCENARIOS, TEST_SCENARIOS, system_tool
+from .test_dashboards import NOT_BACKFILLED, _concrete, _promql
 
 
 def _get(url: str) -> dict:
@@ -74,9 +81,10 @@ def test_stack_up_scrapes_the_emulator_raises_an_alert_and_comes_down(tmp_path):
 SPEEDUP = 120
 
 
-def _stack_run(tmp_path, scenario, days: float) -> tuple[set, set]:
+def _stack_run(tmp_path, scenario, days: float, while_up=None) -> tuple[set, set]:
     """Run the stack over a scenario to its end; the page episodes (alert, group) Prometheus fired, live,
-    and the ones the analytical path finds in the collector's data afterwards."""
+    and the ones the analytical path finds in the collector's data afterwards. ``while_up(prometheus, start,
+    end)`` is called before the stack comes down."""
     from alerts.native_sli import NotGeneratable, rule_source
     from collector.correlate import correlate, read_calibrations, read_jobs
     from contract.alert_catalogue import default_burn_windows
@@ -100,6 +108,8 @@ def _stack_run(tmp_path, scenario, days: float) -> tuple[set, set]:
         time.sleep(5)
         fired = _get(f"{prometheus}/api/v1/query_range?query=ALERTS%7Balertstate%3D%22firing%22%2C"
                      f"sloth_severity%3D%22page%22%7D&start={started - 60}&end={time.time()}&step=1")["result"]
+        if while_up is not None:
+            while_up(prometheus, started - 60, time.time())
     finally:
         subprocess.run([sys.executable, "-m", "qtenancy", "stack", "down", "--dir", str(tmp_path)],
                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
@@ -121,24 +131,56 @@ def _stack_run(tmp_path, scenario, days: float) -> tuple[set, set]:
     return live, analytical
 
 
-def test_live_stack_on_the_calm_week_pages_neither_path(tmp_path):
-    """The first hour and a half of the calm week, live: neither Prometheus nor the analytical path pages
-    (before the rules' windows were scaled to the emulator's speed, Prometheus paged within minutes)."""
-    system_tool("prometheus")
-    live, analytical = _stack_run(tmp_path, SCENARIOS / "calm-week.yaml", 0.0625)
-    assert live == analytical == set()
-
-
-def test_live_stack_on_a_game_day_slice_pages_both_paths_for_the_same_slo_and_group(tmp_path):
-    """Two hours of the game day's platform with its hybrid pre-processing fault brought forward: qchem's
-    jobs (a fifth of the platform's) time out for an hour, and both paths page job success for qchem and for
-    the platform, and nothing else."""
-    system_tool("prometheus")
+def _game_day_slice(path):
+    """Two hours of the game day's platform with its hybrid pre-processing fault brought forward."""
     scenario = yaml.safe_load((SCENARIOS / "game-day.yaml").read_text())
     scenario["faults"] = [{"kind": "preprocess_timeout", "tenant": "qchem", "start": "30m", "end": "1h30m",
                            "slowdown": 100}]
-    path = tmp_path / "game-day-slice.yaml"
     path.write_text(yaml.safe_dump(scenario))
-    live, analytical = _stack_run(tmp_path / "stack", path, 0.09)
+    return path
+
+
+@pytest.fixture(scope="module")
+def live_runs(tmp_path_factory) -> dict:
+    """The calm week's first 90 minutes and the game-day slice, each on a stack of its own, side by side (each
+    mostly waits on its real-time emulator); on the slice, what the dashboard queries a backfill cannot serve
+    (ALERTS, Sloth's budget records) return while the stack is up; a panel's hour-long window is read as the
+    stack's rules name it, scaled to the emulator's speed."""
+    system_tool("prometheus")
+    root = tmp_path_factory.mktemp("live")
+    panels = {}
+
+    def live_only_panels(prometheus: str, start: float, end: float) -> None:
+        for board in (ROOT / "deploy" / "generated" / "dashboards").glob("*.json"):
+            for expr in _promql(json.loads(board.read_text())):
+                if NOT_BACKFILLED.search(expr):
+                    live = _concrete(expr).replace("ratio_rate1h", f"ratio_rate{format_duration(3600 / SPEEDUP)}")
+                    query = urllib.parse.urlencode({"query": live, "start": start, "end": end, "step": 5})
+                    panels[(board.name, expr)] = _get(f"{prometheus}/api/v1/query_range?{query}")["result"]
+
+    with ThreadPoolExecutor(2) as pool:
+        calm = pool.submit(_stack_run, root / "calm", SCENARIOS / "calm-week.yaml", 0.0625)
+        game_day = pool.submit(_stack_run, root / "slice", _game_day_slice(root / "game-day-slice.yaml"), 0.09,
+                               live_only_panels)
+        return {"calm": calm.result(), "slice": game_day.result(), "panels": panels}
+
+
+def test_live_stack_on_the_calm_week_pages_neither_path(live_runs):
+    """The first hour and a half of the calm week, live: neither Prometheus nor the analytical path pages
+    (before the rules' windows were scaled to the emulator's speed, Prometheus paged within minutes)."""
+    live, analytical = live_runs["calm"]
+    assert live == analytical == set()
+
+
+def test_live_stack_on_a_game_day_slice_pages_both_paths_for_the_same_slo_and_group(live_runs):
+    """qchem's jobs (a fifth of the platform's) time out for an hour: both paths page job success for qchem
+    and for the platform, and nothing else."""
+    live, analytical = live_runs["slice"]
     assert live == analytical == {("JobSuccessTenantErrorBudgetBurn", "qchem"),
                                   ("JobSuccessPlatformErrorBudgetBurn", "platform")}
+
+
+def test_the_dashboard_panels_a_backfill_cannot_serve_return_data_live(live_runs):
+    assert len(live_runs["panels"]) == 6
+    for (board, expr), result in live_runs["panels"].items():
+        assert result, (board, expr)
