@@ -245,10 +245,7 @@ class Simulation:
                 f"pre-processing exceeded its {timeout:g}s timeout",
             )
             return
-        if preprocess > 0:
-            self._push(authorized + preprocess, READY, -1, row)
-        else:
-            self._route(row, authorized)
+        self._push(authorized + preprocess, READY, -1, row)
 
     def _preprocess_slowdown(self, tenant: int, now: float) -> float:
         slowdown = 1.0

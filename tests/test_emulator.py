@@ -10,6 +10,7 @@ from datetime import timedelta
 import polars as pl
 
 from contract.billing import Meter, MeterKind
+from emulator.job_trace import stage_spans
 from emulator.run import emulate
 from emulator.run_output import write_run
 from emulator.scenario import load_scenario, parse_offset
@@ -180,6 +181,17 @@ def test_telemetry_loss_only_in_its_window(game_day):
     assert jobs.filter(~window)["lost"].sum() == 0
     hit = jobs.filter(window)
     assert 0.2 < hit["lost"].sum() / (hit.height * 10) < 0.4
+
+
+def test_no_job_runs_before_it_is_queued_and_every_stage_ends_after_it_starts(game_day):
+    """A job routed at its authorization time while its submission was still being handled could start on a
+    backend that freed within those 4 ms: its queue span ended before it began, the collector rightly refused
+    that span, and over OTLP the game day paged 17 times for telemetry it had never lost."""
+    jobs = game_day.jobs
+    assert jobs.filter(pl.col("queue_start") < pl.col("authorize_end")).height == 0
+    assert jobs.filter(pl.col("execute_start") < pl.col("queue_start")).height == 0
+    backwards = stage_spans(jobs.lazy()).filter(pl.col("end_ns") < pl.col("start_ns")).collect()
+    assert backwards.height == 0, backwards.head()
 
 
 def test_billing_discrepancy_halves_the_bill(game_day):

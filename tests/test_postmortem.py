@@ -280,3 +280,5 @@ def test_demo_runs_end_to_end_and_ends_with_the_summary(tmp_path):
         assert (tmp_path / produced).exists(), produced
     jobs = pl.scan_parquet(tmp_path / "collector" / "store" / "jobs").select(pl.len()).collect().item()
     assert jobs == pl.read_parquet(tmp_path / "run" / "jobs.parquet").height
+    assert "TelemetryCompleteness" not in (tmp_path / "incidents.md").read_text(), \
+        "the telemetry loss (F3) begins on day 3: over OTLP, nothing before it may be lost"
