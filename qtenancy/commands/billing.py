@@ -37,7 +37,6 @@ def statement(
     import polars as pl
 
     from common.readable import money as money_of
-
     from slo.analysis import DEFAULT_PERIOD
     from slo.report import data_end
     from slo.statement import statement as statement_of
