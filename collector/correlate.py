@@ -28,8 +28,10 @@ from contract.tables import (
     JOBS,
     LOGS,
     RECORD_OWNER,
+    SCHEMAS,
     SPANS,
     as_declared,
+    parts,
     read_calibrations,
     read_jobs,
     read_verified,
@@ -226,10 +228,26 @@ class Correlation:
 
 
 def _parts(store: Path, table: str) -> dict[str, list[int]]:
-    return {
-        str(p.relative_to(store)): [p.stat().st_size, p.stat().st_mtime_ns]
-        for p in sorted((store / table).glob("day=*/*.parquet"))
-    }
+    return {str(p.relative_to(store)): [p.stat().st_size, p.stat().st_mtime_ns] for p in parts(store, table)}
+
+
+def _holding(store: Path, table: str, ids: pl.DataFrame) -> list[Path]:
+    """The parts of ``table`` with a record of any of ``ids`` (one column, named as in the table), found by
+    reading that column alone: an increment then reads in full only the parts its jobs are in, so its cost
+    follows the day's data, not the store's."""
+    files = parts(store, table)
+    if not files or ids.is_empty():
+        return []
+    column = ids.columns[0]
+    held = (
+        pl.scan_parquet(files, hive_partitioning=False, missing_columns="insert", extra_columns="ignore",
+                        schema=SCHEMAS[table], include_file_paths="part")
+        .select(column, "part")
+        .join(ids.lazy(), on=column, how="semi")
+        .select("part").unique()
+        .collect()
+    )
+    return sorted(Path(p) for p in held["part"])
 
 
 def _table(store: Path, name: str) -> pl.LazyFrame | None:
@@ -322,11 +340,11 @@ def _correlate(store: Path) -> Correlation:
     calibrations = calibrations_from(spans)
     if not from_scratch:
         touched = pl.concat([_touched(store, new, SPANS, pl.col(pid)), _touched(store, new, LOGS, pl.col(pid))]).unique()
-        spans = spans.join(touched.lazy(), on=pid, how="semi")
-        logs = logs.join(touched.lazy(), on=pid, how="semi")
-        changed = _touched(store, new, SPANS, pl.col("trace_id").alias("calibration_trace_id"),
-                           pl.col("name") == Span.CALIBRATION.value)
-        calibrations = calibrations.join(changed.lazy(), on="calibration_trace_id", how="semi")
+        spans = scan_raw(store, SPANS, _holding(store, SPANS, touched)).join(touched.lazy(), on=pid, how="semi")
+        logs = scan_raw(store, LOGS, _holding(store, LOGS, touched)).join(touched.lazy(), on=pid, how="semi")
+        changed = _touched(store, new, SPANS, pl.col("trace_id"), pl.col("name") == Span.CALIBRATION.value)
+        calibrations = calibrations_from(scan_raw(store, SPANS, _holding(store, SPANS, changed))).join(
+            changed.lazy().rename({"trace_id": "calibration_trace_id"}), on="calibration_trace_id", how="semi")
     jobs_rebuilt = _upsert(store, JOBS, "provenance_id", "submitted_at", _jobs_in_buckets(spans, logs))
     calibrations_rebuilt = _upsert(store, CALIBRATIONS, "calibration_trace_id", "ended_at", calibrations.collect())
     tmp = state_path.with_name(f".{CORRELATED}.tmp")

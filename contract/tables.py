@@ -236,9 +236,15 @@ def write_partitioned(frame: pl.DataFrame, root: Path, table: str, part: str) ->
     return sorted(written)
 
 
-def scan_raw(root: Path, table: str) -> pl.LazyFrame:
-    """A table's parts as delivered: a client's retry may appear twice (harmless to any aggregate)."""
-    files = sorted((root / table).glob("day=*/*.parquet"))
+def parts(root: Path, table: str) -> list[Path]:
+    """A table's Parquet parts, in the day partitions every table is written in."""
+    return sorted((root / table).glob("day=*/*.parquet"))
+
+
+def scan_raw(root: Path, table: str, files: list[Path] | None = None) -> pl.LazyFrame:
+    """A table's parts as delivered (or only ``files`` of them): a client's retry may appear twice (harmless
+    to any aggregate)."""
+    files = parts(root, table) if files is None else files
     if not files:
         return empty(table).lazy()
     return pl.scan_parquet(files, hive_partitioning=False, missing_columns="insert", extra_columns="ignore",
@@ -256,7 +262,7 @@ def as_declared(frame: pl.LazyFrame, schema: dict[str, pl.DataType]) -> pl.LazyF
 
 
 def _derived(store: Path, table: str) -> pl.LazyFrame | None:
-    files = sorted((store / table).glob("day=*/*.parquet"))
+    files = parts(store, table)
     return pl.scan_parquet(files, hive_partitioning=False, schema=DERIVED[table]) if files else None
 
 
