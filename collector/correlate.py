@@ -28,7 +28,6 @@ from contract.tables import (
     JOBS,
     LOGS,
     RECORD_OWNER,
-    SCHEMAS,
     SPANS,
     as_declared,
     parts,
@@ -235,13 +234,11 @@ def _holding(store: Path, table: str, ids: pl.DataFrame) -> list[Path]:
     """The parts of ``table`` with a record of any of ``ids`` (one column, named as in the table), found by
     reading that column alone: an increment then reads in full only the parts its jobs are in, so its cost
     follows the day's data, not the store's."""
-    files = parts(store, table)
-    if not files or ids.is_empty():
+    if not parts(store, table) or ids.is_empty():
         return []
     column = ids.columns[0]
     held = (
-        pl.scan_parquet(files, hive_partitioning=False, missing_columns="insert", extra_columns="ignore",
-                        schema=SCHEMAS[table], include_file_paths="part")
+        scan_raw(store, table, part_column="part")
         .select(column, "part")
         .join(ids.lazy(), on=column, how="semi")
         .select("part").unique()

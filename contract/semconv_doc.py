@@ -5,7 +5,14 @@ from __future__ import annotations
 import yaml
 
 from contract.alert_catalogue import BILLING_DELTA
-from contract.billing import BillingTerms, Meter, MeterKind, PriceTable, Reservation, ReservedJobs
+from contract.billing import (
+    BillingTerms,
+    Meter,
+    MeterKind,
+    PriceTable,
+    Reservation,
+    ReservedJobs,
+)
 from contract.data_dir import BILLING_TERMS
 from contract.semconv import (
     ATTRIBUTES,

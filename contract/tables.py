@@ -241,14 +241,14 @@ def parts(root: Path, table: str) -> list[Path]:
     return sorted((root / table).glob("day=*/*.parquet"))
 
 
-def scan_raw(root: Path, table: str, files: list[Path] | None = None) -> pl.LazyFrame:
-    """A table's parts as delivered (or only ``files`` of them): a client's retry may appear twice (harmless
-    to any aggregate)."""
+def scan_raw(root: Path, table: str, files: list[Path] | None = None, part_column: str | None = None) -> pl.LazyFrame:
+    """A table's parts as delivered (or only ``files`` of them; with ``part_column``, each record's part path
+    in that column): a client's retry may appear twice (harmless to any aggregate)."""
     files = parts(root, table) if files is None else files
     if not files:
         return empty(table).lazy()
     return pl.scan_parquet(files, hive_partitioning=False, missing_columns="insert", extra_columns="ignore",
-                           schema=SCHEMAS[table])
+                           schema=SCHEMAS[table], include_file_paths=part_column)
 
 
 def scan(root: Path, table: str) -> pl.LazyFrame:
