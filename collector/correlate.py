@@ -1,4 +1,5 @@
-"""The correlator: spans and logs joined by provenance ID into the jobs table, and the calibrations table.
+"""The correlator: spans and logs joined by provenance ID into the jobs table; the calibrations and backend
+status tables from the platform's records.
 
 Incremental and idempotent: it remembers which store parts it has read; new parts name the jobs to
 rebuild, each rebuilt from all of its spans wherever they are, and written over the partitions that held
@@ -21,6 +22,8 @@ from collector.store import quarantine_part, unreadable
 from contract.billing import METER_COLUMNS
 from contract.semconv import STAGES, Attr, Event, Span, Stage
 from contract.tables import (
+    BACKEND_STATUS,
+    BACKEND_STATUS_SCHEMA,
     CALIBRATION_SCHEMA,
     CALIBRATIONS,
     CORRELATED,
@@ -31,6 +34,7 @@ from contract.tables import (
     SPANS,
     as_declared,
     parts,
+    read_backend_status,
     read_calibrations,
     read_jobs,
     read_verified,
@@ -201,6 +205,19 @@ def calibrations_from(spans: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def backend_status_from(logs: pl.LazyFrame) -> pl.LazyFrame:
+    """Backends going down and coming back, from platform records only; one row per backend and instant."""
+    backend, up = pl.col(Attr.BACKEND.value), pl.col(Attr.BACKEND_UP.value)
+    return (
+        logs.filter(pl.col("event_name") == Event.BACKEND_STATUS.value, pl.col("ingest_tenant").is_null(),
+                    backend.is_not_null(), up.is_not_null())
+        .sort("time_ns", "trace_id", nulls_last=True)
+        .select(status_key=pl.format("{}@{}", backend, "time_ns"), backend=backend, at=_time("time_ns"), up=up)
+        .unique(subset=["status_key"], keep="first", maintain_order=True)
+        .pipe(as_declared, BACKEND_STATUS_SCHEMA)
+    )
+
+
 BUCKET_SPANS = 1_000_000
 """Spans correlated at once: a larger store is correlated a share of its provenance IDs at a time, so memory
 holds one share's spans (and the jobs table), not the store's."""
@@ -222,6 +239,7 @@ class Correlation:
     new_parts: int
     jobs_rebuilt: int
     calibrations_rebuilt: int
+    status_changes: int
     jobs_total: int
     quarantined: dict[str, str] = field(default_factory=dict)
 
@@ -249,7 +267,7 @@ def _holding(store: Path, table: str, ids: pl.DataFrame) -> list[Path]:
 
 def _table(store: Path, name: str) -> pl.LazyFrame | None:
     try:
-        return read_jobs(store) if name == JOBS else read_calibrations(store)
+        return {JOBS: read_jobs, CALIBRATIONS: read_calibrations, BACKEND_STATUS: read_backend_status}[name](store)
     except FileNotFoundError:
         return None
 
@@ -297,13 +315,13 @@ def correlate(store: Path) -> Correlation:
     try:
         return _correlate(store)
     except Exception:
-        bad = {p: reason for table in (JOBS, CALIBRATIONS) for p in _parts(store, table)
+        bad = {p: reason for table in (JOBS, CALIBRATIONS, BACKEND_STATUS) for p in _parts(store, table)
                if (reason := unreadable(store / p)) is not None}
         if not bad:
             raise
     for part, reason in bad.items():
         quarantine_part(store, part, reason)
-    for table in (JOBS, CALIBRATIONS):
+    for table in (JOBS, CALIBRATIONS, BACKEND_STATUS):
         shutil.rmtree(store / table, ignore_errors=True)
     (store / CORRELATED).unlink(missing_ok=True)
     rebuilt = _correlate(store)
@@ -330,11 +348,13 @@ def _correlate(store: Path) -> Correlation:
         del current[part]
     new = [p for p in new if p not in bad]
     if not new:
-        return Correlation(0, 0, 0, _count(store), bad)
+        return Correlation(0, 0, 0, 0, _count(store), bad)
     from_scratch = len(new) == len(current)
     pid = Attr.PROVENANCE_ID.value
     spans, logs = scan_raw(store, SPANS), scan_raw(store, LOGS)
     calibrations = calibrations_from(spans)
+    statuses = backend_status_from(logs if from_scratch else scan_raw(
+        store, LOGS, [store / p for p in new if p.startswith(f"{LOGS}/")]))
     if not from_scratch:
         touched = pl.concat([_touched(store, new, SPANS, pl.col(pid)), _touched(store, new, LOGS, pl.col(pid))]).unique()
         spans = scan_raw(store, SPANS, _holding(store, SPANS, touched)).join(touched.lazy(), on=pid, how="semi")
@@ -344,10 +364,11 @@ def _correlate(store: Path) -> Correlation:
             changed.lazy().rename({"trace_id": "calibration_trace_id"}), on="calibration_trace_id", how="semi")
     jobs_rebuilt = _upsert(store, JOBS, "provenance_id", "submitted_at", _jobs_in_buckets(spans, logs))
     calibrations_rebuilt = _upsert(store, CALIBRATIONS, "calibration_trace_id", "ended_at", calibrations.collect())
+    status_changes = _upsert(store, BACKEND_STATUS, "status_key", "at", statuses.collect())
     tmp = state_path.with_name(f".{CORRELATED}.tmp")
     tmp.write_text(json.dumps(current, indent=0, sort_keys=True))
     tmp.replace(state_path)
-    return Correlation(len(new), jobs_rebuilt, calibrations_rebuilt, _count(store), bad)
+    return Correlation(len(new), jobs_rebuilt, calibrations_rebuilt, status_changes, _count(store), bad)
 
 
 def _count(store: Path) -> int:

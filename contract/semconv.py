@@ -127,6 +127,7 @@ class Attr(StrEnum):
     CALIBRATION_ATTEMPT = "qtenancy.calibration.attempt"
     CALIBRATION_REASON = "qtenancy.calibration.reason"
     IN_ROTATION = "qtenancy.backend.in_rotation"
+    BACKEND_UP = "qtenancy.backend.up"
 
 
 class Event(StrEnum):
@@ -136,6 +137,7 @@ class Event(StrEnum):
     JOB_REJECTED = "qtenancy.job.rejected"
     JOB_FINISHED = "qtenancy.job.finished"
     CALIBRATION_FINISHED = "qtenancy.calibration.finished"
+    BACKEND_STATUS = "qtenancy.backend.status"
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,8 @@ ATTRIBUTES: tuple[AttributeSpec, ...] = (
     AttributeSpec(Attr.NAMESPACE, "string", _ROOT, "the tenant's namespace"),
     AttributeSpec(Attr.PRIORITY, "string", _ROOT, "batch, standard or interactive"),
     AttributeSpec(Attr.WORKLOAD, "string", _ROOT, "the tenant's name for the stream of jobs"),
-    AttributeSpec(Attr.BACKEND, "string", _JOB + _CAL, "absent for jobs that never reached a backend"),
+    AttributeSpec(Attr.BACKEND, "string", _JOB + _CAL + ("backend status log",),
+                  "absent for jobs that never reached a backend"),
     AttributeSpec(Attr.CONTROL_GROUP, "string", _ROOT + _CAL, "backends sharing control electronics"),
     AttributeSpec(Attr.SHOTS, "int", _ROOT, "shots requested"),
     AttributeSpec(Attr.QUBITS, "int", _ROOT, "circuit width"),
@@ -194,6 +197,8 @@ ATTRIBUTES: tuple[AttributeSpec, ...] = (
     AttributeSpec(Attr.CALIBRATION_ATTEMPT, "int", _CAL, "1 for a scheduled run, more for retries"),
     AttributeSpec(Attr.CALIBRATION_REASON, "string", _CAL, "which quantities were out of spec; empty on a pass"),
     AttributeSpec(Attr.IN_ROTATION, "boolean", _CAL, "whether the backend serves jobs after the run"),
+    AttributeSpec(Attr.BACKEND_UP, "boolean", ("backend status log",),
+                  "whether the backend can run jobs from this instant on (false: down)"),
 )
 
 
@@ -317,5 +322,5 @@ PLATFORM_METRICS: frozenset[str] = frozenset(
 """Facts about backends and the platform's own configuration: only a platform (admin) token may send them."""
 PLATFORM_RECORD_PREFIX = Span.CALIBRATION.value
 """Calibration spans and log events (``qtenancy.calibration*``) are platform records."""
-PLATFORM_ATTRIBUTES: tuple[Attr, ...] = (Attr.CALIBRATION_VERDICT, Attr.IN_ROTATION)
+PLATFORM_ATTRIBUTES: tuple[Attr, ...] = (Attr.CALIBRATION_VERDICT, Attr.IN_ROTATION, Attr.BACKEND_UP)
 """Attributes that drive platform alerts: a record carrying one is a platform record."""

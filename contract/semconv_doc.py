@@ -20,8 +20,10 @@ from contract.semconv import (
     SCHEMA_URL,
     SCHEMA_VERSION,
     STAGES,
+    Attr,
     Event,
     FailureReason,
+    Metric,
     Outcome,
     RejectReason,
     Span,
@@ -48,6 +50,12 @@ with the reason code; the root span of any job that did not succeed carries ERRO
 Calibration runs are traces of their own: one `{Span.CALIBRATION.value}` span from the start to the end of
 the run, with the measured values and the verdict (status OK on a pass, ERROR with the out-of-spec
 quantities on a fail).
+
+A backend's status is a log record `{Event.BACKEND_STATUS.value}`, sent whenever the backend goes down or comes
+back, with `{Attr.BACKEND.value}` and `{Attr.BACKEND_UP.value}` (false: it can run no job from that instant; true:
+it can again). It is the analytical path's record of an outage even while no job runs there, as
+`{Metric.BACKEND_UP.value}` is the real-time path's. A broker that sends none is judged by its jobs that fail
+with `{FailureReason.BACKEND_DOWN.value}`. Like calibration records, only a platform token may send it.
 
 **Queue wait** (SLI M2) is the `{Span.stage(Stage.QUEUE)}` span, from its start to its end. **Execution** (the
 usage a job is billed for, SLIs M6 and M7) is the `{Span.stage(Stage.EXECUTE)}` span, from its start to its end.
@@ -125,7 +133,7 @@ def render() -> str:
     lines += ["", "Money comes from the price table of the billing terms: a price per backend second, per shot, per "
               "task (executed job), a minimum charge per executed job, and a price per reserved second.", ""]
     lines += _billing_terms()
-    lines += ["## Logs", "", "Log records carry the job's trace and root span IDs and its provenance ID. The event "
+    lines += ["## Logs", "", "A job's log records carry its trace and root span IDs and its provenance ID. The event "
               "name goes in the OTLP log record's `event_name` field (an `event.name` attribute is read when the "
               "field is empty); the body is free text for people.", ""]
     lines += _table(
@@ -135,6 +143,7 @@ def render() -> str:
             (f"`{Event.JOB_REJECTED.value}`", "the broker refused the job (severity WARN, body says why)"),
             (f"`{Event.JOB_FINISHED.value}`", "the job closed: outcome, reason, usable"),
             (f"`{Event.CALIBRATION_FINISHED.value}`", "a calibration run ended, with its measurements and verdict"),
+            (f"`{Event.BACKEND_STATUS.value}`", "a backend went down or came back (platform record, trace optional)"),
         ],
     )
     lines += ["", "## Prometheus metrics", ""]

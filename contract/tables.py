@@ -25,7 +25,8 @@ import pyarrow.parquet as pq
 from common.durable_files import fsync_directory
 from contract.semconv import ATTRIBUTES, STAGES, Attr, Span
 
-SPANS, LOGS, METRIC_POINTS, JOBS, CALIBRATIONS = "spans", "logs", "metric_points", "jobs", "calibrations"
+SPANS, LOGS, METRIC_POINTS = "spans", "logs", "metric_points"
+JOBS, CALIBRATIONS, BACKEND_STATUS = "jobs", "calibrations", "backend_status"
 
 ATTRIBUTE_TYPES = {"string": pl.String, "int": pl.Int64, "double": pl.Float64, "boolean": pl.Boolean,
                    "string[]": pl.List(pl.String)}
@@ -163,6 +164,14 @@ CALIBRATION_SCHEMA: dict[str, pl.DataType] = {
 }
 """One row per calibration run."""
 
+BACKEND_STATUS_SCHEMA: dict[str, pl.DataType] = {
+    "status_key": pl.String,
+    "backend": pl.String,
+    "at": UTC_US,
+    "up": pl.Boolean,
+}
+"""One row per reported change of a backend's status (``status_key``: backend and instant, its identity)."""
+
 SIGNAL_SCHEMA: dict[str, pl.DataType] = {
     "signal": pl.String, "sli": pl.String, "alert": pl.String, "severity": pl.String, "backends": pl.List(pl.String),
     "tenants": pl.List(pl.String), "suspect": pl.String, "start": UTC_US, "detected_at": UTC_US, "end": UTC_US,
@@ -170,7 +179,7 @@ SIGNAL_SCHEMA: dict[str, pl.DataType] = {
 }
 """What one alert would have said, as the analytical path finds it (see ``slo/incidents.py``)."""
 
-DERIVED = {JOBS: JOB_SCHEMA, CALIBRATIONS: CALIBRATION_SCHEMA}
+DERIVED = {JOBS: JOB_SCHEMA, CALIBRATIONS: CALIBRATION_SCHEMA, BACKEND_STATUS: BACKEND_STATUS_SCHEMA}
 TIME_COLUMN = {SPANS: "start_ns", LOGS: "time_ns", METRIC_POINTS: "time_ns"}
 IDENTITY = {
     SPANS: ("trace_id", "span_id"),
@@ -285,6 +294,12 @@ def read_jobs(store: Path) -> pl.LazyFrame:
     if not (store / CORRELATED).exists():
         raise FileNotFoundError(f"{store / JOBS}: no jobs table yet; run `qtenancy collector correlate`")
     raise NoJobs(f"{store}: correlated, 0 jobs found (no `{Span.JOB.value}` spans in the store)")
+
+
+def read_backend_status(store: Path) -> pl.LazyFrame:
+    """The correlated backend status changes; empty when the broker reported none (or nothing is correlated)."""
+    table = _derived(store, BACKEND_STATUS)
+    return pl.DataFrame(schema=BACKEND_STATUS_SCHEMA).lazy() if table is None else table
 
 
 def read_calibrations(store: Path) -> pl.LazyFrame:

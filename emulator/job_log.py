@@ -1,4 +1,4 @@
-"""The emulator's own record of every job and calibration run, kept as growing columns.
+"""The emulator's own record of every job, calibration run and backend status change, kept as growing columns.
 
 Rows are appended at submission and updated in place as the job moves through its stages, so
 the event loop never allocates a job object beyond what the scheduler queues.
@@ -68,6 +68,7 @@ class JobLog:
         self.columns: dict[str, list] = {name: [] for name in JOB_COLUMNS}
         self._defaults = list(JOB_COLUMNS.items())
         self.calibrations: dict[str, list] = {name: [] for name in CALIBRATION_COLUMNS}
+        self.backend_status: dict[str, list] = {"backend": [], "at": [], "up": []}
 
     def __len__(self) -> int:
         return len(self.columns["provenance_id"])
@@ -80,3 +81,7 @@ class JobLog:
     def add_calibration(self, **values: object) -> None:
         for name in CALIBRATION_COLUMNS:
             self.calibrations[name].append(values[name])
+
+    def add_backend_status(self, backend: int, at: float, up: bool) -> None:
+        for name, value in (("backend", backend), ("at", at), ("up", up)):
+            self.backend_status[name].append(value)

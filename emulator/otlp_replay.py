@@ -36,8 +36,13 @@ from emulator.otlp_target import (
     OtlpTarget,
 )
 from emulator.otlp_wire import Envelope, log_entries, span_entries
-from emulator.run_output import CALIBRATIONS_FILE, JOBS_FILE
-from emulator.telemetry_records import calibration_rows, log_rows, span_rows
+from emulator.run_output import BACKEND_STATUS_FILE, CALIBRATIONS_FILE, JOBS_FILE
+from emulator.telemetry_records import (
+    calibration_rows,
+    log_rows,
+    span_rows,
+    status_rows,
+)
 
 STRETCH_JOBS = 2_048
 """Jobs submitted per stretch of the replay: what is held in memory at once (with the jobs still open)."""
@@ -162,6 +167,8 @@ def _replay_share(run: RecordedRun, target: OtlpTarget, worker: int, workers: in
     jobs = jobs.with_columns(_end=_job_end(jobs)).collect()
     calibrations = calibration_rows(pl.read_parquet(run.directory / CALIBRATIONS_FILE), run.scenario, run.seed)
     calibrations = calibrations.filter(_share(pl.col("trace_id"), worker, workers)).collect().lazy()
+    statuses = status_rows(pl.read_parquet(run.directory / BACKEND_STATUS_FILE), run.scenario, run.seed)
+    statuses = statuses.filter(_share(pl.col("trace_id"), worker, workers)).collect().lazy()
     sender = _Sender(target)
     spans = _Batches(sender, envelope, "/v1/traces", "spans")
     logs = _Batches(sender, envelope, "/v1/logs", "log records")
@@ -182,7 +189,7 @@ def _replay_share(run: RecordedRun, target: OtlpTarget, worker: int, workers: in
             loss.forwarded += sent.height
             if sent.height:
                 spans.add(span_entries(sent))
-            stretch_logs = (log_rows(open_jobs, calibrations).filter(pl.col("time_ns") >= lo, pl.col("time_ns") < hi)
+            stretch_logs = (log_rows(open_jobs, calibrations, statuses).filter(pl.col("time_ns") >= lo, pl.col("time_ns") < hi)
                             .sort("time_ns", "order", "seq").collect())
             if stretch_logs.height:
                 logs.add(log_entries(stretch_logs))

@@ -28,6 +28,7 @@ class EmulationRun:
     seed: int
     jobs: pl.DataFrame
     calibrations: pl.DataFrame
+    backend_status: pl.DataFrame
     ground_truth: dict
     distributions_computed: int
     executed_jobs: int
@@ -75,6 +76,7 @@ def emulate(scenario: Scenario, seed: int, progress: Callable[[float], None] | N
         seed=seed,
         jobs=jobs,
         calibrations=calibrations,
+        backend_status=_backend_status_frame(sim),
         ground_truth=ground_truth(scenario, seed, jobs, calibrations),
         distributions_computed=len(distributions),
         executed_jobs=executed,
@@ -175,6 +177,18 @@ def _jobs_frame(sim: Simulation, log: JobLog, fidelity: np.ndarray, lost: np.nda
         )
         .with_columns(telemetry_lost_stages=stage_names(pl.col("lost_mask") & present_stage_mask()))
         .select(pl.exclude("lost_mask", "telemetry_delay_seconds"), "telemetry_delay_seconds")
+        .collect()
+    )
+
+
+def _backend_status_frame(sim: Simulation) -> pl.DataFrame:
+    """Every time a backend went down or came back: (backend, at, up)."""
+    epoch_us = int(sim.scenario.start.timestamp() * 1_000_000)
+    return (
+        pl.DataFrame(sim.log.backend_status, schema={"backend": pl.Int64, "at": pl.Float64, "up": pl.Boolean})
+        .lazy()
+        .select(backend=_named("backend", [b.name for b in sim.scenario.backends]), at=_timestamp("at", epoch_us),
+                up="up")
         .collect()
     )
 

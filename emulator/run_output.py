@@ -14,6 +14,7 @@ from emulator.run import EmulationRun
 
 JOBS_FILE = "jobs.parquet"
 CALIBRATIONS_FILE = "calibrations.parquet"
+BACKEND_STATUS_FILE = "backend_status.parquet"
 GROUND_TRUTH_FILE = "ground_truth.json"
 AUDIT_FILE = "audit.log"
 
@@ -30,9 +31,10 @@ def write_run(run: EmulationRun, out: Path, audit_key: bytes | None = None) -> d
     """The run's tables, ground truth and audit trail; the trail is keyed by ``audit_key``, or by the key kept
     beside it (made on first use), so the same run and key give the same bytes."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / name for name in (JOBS_FILE, CALIBRATIONS_FILE, GROUND_TRUTH_FILE)}
+    paths = {name: out / name for name in (JOBS_FILE, CALIBRATIONS_FILE, BACKEND_STATUS_FILE, GROUND_TRUTH_FILE)}
     _atomic(paths[JOBS_FILE], lambda p: run.jobs.write_parquet(p, statistics=False))
     _atomic(paths[CALIBRATIONS_FILE], lambda p: run.calibrations.write_parquet(p, statistics=False))
+    _atomic(paths[BACKEND_STATUS_FILE], lambda p: run.backend_status.write_parquet(p, statistics=False))
     text = json.dumps(run.ground_truth, indent=2, sort_keys=True) + "\n"
     _atomic(paths[GROUND_TRUTH_FILE], lambda p: p.write_text(text))
     paths[AUDIT_FILE] = write_submissions(run, out / AUDIT_FILE, audit_key)

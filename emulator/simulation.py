@@ -205,6 +205,7 @@ class Simulation:
             self._outage_starts(b, now)
         elif kind == OUTAGE_END:
             self.b.views[b].down = False
+            self.log.add_backend_status(b, now, up=True)
             self.b.calibration_pending[b] = True
             self._dispatch(b, now)
         elif kind == WAKE:
@@ -398,6 +399,7 @@ class Simulation:
     def _outage_starts(self, b: int, now: float) -> None:
         st = self.b
         st.views[b].down = True
+        self.log.add_backend_status(b, now, up=False)
         self._interrupt(b, now, Outcome.FAILED, FailureReason.BACKEND_DOWN, f"{st.views[b].name} went down")
         if st.calibrating[b]:
             st.calibrating[b] = False

@@ -19,7 +19,7 @@ from contract.tables import stage_names
 from emulator.job_trace import FAILING_STAGE, present_stage_mask, stage_spans
 from emulator.run import EmulationRun
 
-STAGE_GROUP, ROOT_GROUP, CALIBRATION_GROUP, ADMISSION_GROUP, FINISHED_GROUP = range(5)
+STAGE_GROUP, ROOT_GROUP, CALIBRATION_GROUP, ADMISSION_GROUP, FINISHED_GROUP, STATUS_GROUP = range(6)
 ROOT_ORDER = len(STAGES)
 SERVICE_NAME = "qtenancy-broker"
 KIND_INTERNAL, KIND_SERVER = 1, 2
@@ -81,6 +81,7 @@ ATTRIBUTES_OF_GROUP: dict[int, tuple[str, ...]] = {
     CALIBRATION_GROUP: tuple(a.value for a in CALIBRATION_COLUMNS),
     ADMISSION_GROUP: tuple(a.value for a in ADMISSION_ATTRIBUTES),
     FINISHED_GROUP: tuple(a.value for a in FINISHED_ATTRIBUTES),
+    STATUS_GROUP: (Attr.BACKEND.value, Attr.BACKEND_UP.value),
 }
 """The attribute columns a row of each group may fill; a null one is left out of the record."""
 
@@ -96,6 +97,14 @@ def calibration_trace_id(scenario: str, seed: int, calibration_id: int) -> str:
     """Calibration traces get IDs derived from the run, so the same seed exports the same bytes."""
     text = f"{scenario}/{seed}/calibration/{calibration_id}"
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def status_rows(statuses: pl.DataFrame, scenario: str, seed: int) -> pl.LazyFrame:
+    """A run's backend status changes with the trace IDs of their records (each its own trace, derived from
+    the run as calibration traces are), for the log rows below."""
+    ids = [hashlib.blake2b(f"{scenario}/{seed}/backend/{backend}/{at.isoformat()}".encode(), digest_size=16).hexdigest()
+           for backend, at in statuses.select("backend", "at").iter_rows()]
+    return statuses.lazy().with_row_index("seq").with_columns(trace_id=pl.Series(ids, dtype=pl.String))
 
 
 def _ns(column: str) -> pl.Expr:
@@ -246,6 +255,23 @@ def _calibration_logs(calibrations: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def _status_logs(statuses: pl.LazyFrame) -> pl.LazyFrame:
+    up = pl.col("up")
+    return statuses.select(
+        "trace_id",
+        span_id=span_id(pl.col("trace_id"), pl.lit(ROOT_ORDER)),
+        seq=pl.col("seq").cast(pl.Int64),
+        time_ns=_ns("at"),
+        severity_number=pl.when(up).then(SEVERITY_INFO).otherwise(SEVERITY_WARN),
+        severity_text=pl.when(up).then(pl.lit("INFO")).otherwise(pl.lit("WARN")),
+        event_name=pl.lit(Event.BACKEND_STATUS.value),
+        body=pl.col("backend") + pl.when(up).then(pl.lit(" is back up")).otherwise(pl.lit(" went down")),
+        group=pl.lit(STATUS_GROUP),
+        order=pl.lit(3),
+        **{Attr.BACKEND.value: pl.col("backend"), Attr.BACKEND_UP.value: up},
+    )
+
+
 def span_rows(jobs: pl.LazyFrame, calibrations: pl.LazyFrame) -> pl.LazyFrame:
     """The spans of these jobs and calibration runs (``calibration_rows``), unordered: a replay takes them a
     stretch of time at a time."""
@@ -253,8 +279,10 @@ def span_rows(jobs: pl.LazyFrame, calibrations: pl.LazyFrame) -> pl.LazyFrame:
     return pl.concat([_stage_spans(jobs), _root_spans(jobs), _calibration_spans(calibrations)], how="diagonal_relaxed")
 
 
-def log_rows(jobs: pl.LazyFrame, calibrations: pl.LazyFrame) -> pl.LazyFrame:
-    return pl.concat([_job_logs(_jobs(jobs)), _calibration_logs(calibrations)], how="diagonal_relaxed")
+def log_rows(jobs: pl.LazyFrame, calibrations: pl.LazyFrame, statuses: pl.LazyFrame) -> pl.LazyFrame:
+    """The log records of these jobs, calibration runs and backend status changes (``status_rows``)."""
+    return pl.concat([_job_logs(_jobs(jobs)), _calibration_logs(calibrations), _status_logs(statuses)],
+                     how="diagonal_relaxed")
 
 
 def _stored(rows: pl.LazyFrame, *order: str) -> pl.DataFrame:
@@ -272,4 +300,5 @@ def span_records(run: EmulationRun) -> pl.DataFrame:
 
 def log_records(run: EmulationRun) -> pl.DataFrame:
     calibrations = calibration_rows(run.calibrations, run.scenario.name, run.seed)
-    return _stored(log_rows(run.jobs.lazy(), calibrations), "time_ns", "order", "seq")
+    statuses = status_rows(run.backend_status, run.scenario.name, run.seed)
+    return _stored(log_rows(run.jobs.lazy(), calibrations, statuses), "time_ns", "order", "seq")

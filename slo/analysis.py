@@ -7,7 +7,7 @@ tables by calling these, instead of wiring the detectors together itself.
 from __future__ import annotations
 
 import getpass
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from contract.alert_catalogue import (
 )
 from contract.billing import BillingTerms, load_billing_terms, with_meter
 from contract.data_dir import AUDIT_LOG, BILLING_TERMS, STORE
-from contract.tables import read_calibrations, read_jobs
+from contract.tables import read_backend_status, read_calibrations, read_jobs
 from slo.billing import per_tenant as billing_per_tenant
 from slo.catalogue import SliParameters
 from slo.drift import detect as detect_drift
@@ -46,8 +46,10 @@ def billing_terms(data_dir: Path) -> BillingTerms:
 
 
 def store_tables(store: Path, terms: BillingTerms) -> Tables:
-    """Every job and calibration of a store, each job judged by its declared meter or else the terms' meter."""
-    return Tables(with_meter(read_jobs(store), terms.meter), read_calibrations(store))
+    """Every job, calibration and backend status change of a store, each job judged by its declared meter or
+    else the terms' meter."""
+    return Tables(with_meter(read_jobs(store), terms.meter), read_calibrations(store),
+                  backend_status=read_backend_status(store))
 
 
 def operator_tables(data_dir: Path, action: str, tenant: str | None = None) -> Tables:
@@ -89,7 +91,7 @@ def slo_results(specs: list[SloSpec], tables: Tables, quotas: dict[str, float], 
                 window: Window | None) -> tuple[pl.DataFrame, Analyses]:
     """Every spec's SLI, budget and burn rates at ``as_of``, and the analyses over the same window."""
     repeated = repeats(tables.jobs)
-    results = evaluate(specs, Tables(tables.jobs, tables.calibrations, repeated.lazy()), as_of, window)
+    results = evaluate(specs, replace(tables, repeats=repeated.lazy()), as_of, window)
     start = window_start(window or DEFAULT_WINDOW, as_of)
     return results, analyses(tables.jobs, repeated, quotas, start, as_of)
 

@@ -248,6 +248,28 @@ def starvation_signals(starvation: pl.DataFrame) -> pl.LazyFrame:
     ))
 
 
+def outage_signals(status: pl.LazyFrame | None, as_of: datetime) -> pl.LazyFrame:
+    """A backend reported down until it reported up again (still down at ``as_of``: until then), whether or
+    not a job was running there to fail."""
+    if status is None:
+        return _signals(pl.LazyFrame(schema={"signal": pl.String}))
+    changes = status.filter(pl.col("at") <= as_of).sort("backend", "at").with_columns(
+        run=(pl.col("up") != pl.col("up").shift(1).over("backend")).fill_null(True).cum_sum().over("backend"))
+    runs = changes.group_by("backend", "run").agg(up=pl.col("up").first(), since=pl.col("at").min())
+    down = (
+        runs.join(runs.select("backend", run=pl.col("run") - 1, back=pl.col("since")), on=["backend", "run"], how="left")
+        .filter(~pl.col("up"))
+        .with_columns(end=pl.coalesce("back", pl.lit(as_of).cast(UTC_US)))
+    )
+    return _signals(down.select(
+        signal=pl.lit("backend_down"), **_raised(BACKEND_DOWN),
+        backends=pl.concat_list("backend"), start="since", detected_at="since", end="end",
+        evidence=pl.format("{} reported down for {} min{}", "backend",
+                           ((pl.col("end") - pl.col("since")).dt.total_seconds() / 60).round(0).cast(pl.Int64),
+                           pl.when(pl.col("back").is_null()).then(pl.lit(", and still is")).otherwise(pl.lit(""))),
+    ))
+
+
 def job_failure_signals(jobs: pl.LazyFrame, tolerance: float) -> pl.LazyFrame:
     """Jobs failed because their backend was down, and a tenant billed other than its declared meter owes."""
     down = _chains(
@@ -407,6 +429,7 @@ DETECTORS: tuple[Detector, ...] = (
     lambda e: fidelity_signals(e.drifts, e.neighbours),
     lambda e: starvation_signals(e.starvation),
     lambda e: job_failure_signals(e.tables.jobs.filter(pl.col("finished_at") <= e.as_of), e.billing_tolerance),
+    lambda e: outage_signals(e.tables.backend_status, e.as_of),
 )
 """Every detector of the analytical path, in the order their signals are listed; add one by adding it here."""
 

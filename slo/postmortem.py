@@ -12,7 +12,7 @@ plots in ``slo.postmortem_plots``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import polars as pl
@@ -262,7 +262,7 @@ def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSp
     tenants = [scope.tenant] if scope.tenant else sorted({t for row in found["tenants"] for t in row})
     everyone = tables
     if scope.tenant:
-        tables = Tables(tables.jobs.filter(pl.col("tenant") == scope.tenant), tables.calibrations, tables.repeats)
+        tables = replace(tables, jobs=tables.jobs.filter(pl.col("tenant") == scope.tenant))
     jobs = tables.jobs
     overlapping = during(faults or [], scope.start, scope.end)
     suspects = neighbours.filter(pl.col("start") <= scope.end, pl.col("end") >= scope.start)

@@ -22,6 +22,7 @@ class Tables:
     jobs: pl.LazyFrame
     calibrations: pl.LazyFrame
     repeats: pl.LazyFrame | None = None
+    backend_status: pl.LazyFrame | None = None
 
     def get(self, table: Table) -> pl.LazyFrame:
         frame = {Table.JOBS: self.jobs, Table.CALIBRATIONS: self.calibrations, Table.REPEATS: self.repeats}[table]

@@ -32,7 +32,12 @@ from opentelemetry.proto.collector.trace.v1 import (
 
 from bench.otlp_receiver import HttpReceiver
 from collector.config import CollectorConfig, ConfigError, Limits, Tokens, load_config
-from collector.correlate import correlate, read_calibrations, read_jobs
+from collector.correlate import (
+    correlate,
+    read_backend_status,
+    read_calibrations,
+    read_jobs,
+)
 from collector.server import CollectorServer
 from collector.wal import WalFullError, WriteAheadLog, encode
 from common.audit import key_path_for, load_key, verify
@@ -119,6 +124,10 @@ def test_real_exporters_over_http_and_grpc_give_the_jobs_table_the_bulk_sink_giv
     jobs, bulk_jobs = read_jobs(store).collect(), read_jobs(tmp_path / "bulk").collect()
     assert jobs.equals(bulk_jobs)
     assert read_calibrations(store).collect().equals(read_calibrations(tmp_path / "bulk").collect())
+    status = read_backend_status(store).collect()
+    assert status.equals(read_backend_status(tmp_path / "bulk").collect())
+    assert status.select("backend", "up").rows() == [("lima", False), ("lima", True)]
+    assert status["at"].to_list() == run.backend_status["at"].to_list()
     emulated = run.jobs.select("provenance_id", "tenant", "backend", "outcome", "finished_at", "exec_seconds",
                                "billed_seconds", "telemetry_lost_stages")
     both = jobs.join(emulated, on="provenance_id", suffix="_emulated")
@@ -373,6 +382,14 @@ def test_correlator_is_incremental_and_idempotent(run, tmp_path):
     updated = read_jobs(store).filter(pl.col("provenance_id") == job["provenance_id"]).collect().row(0, named=True)
     assert len(updated["missing_stages"]) == len(job["missing_stages"]) - 1
     assert read_jobs(store).select(pl.len()).collect().item() == run.jobs.height
+    status = read_backend_status(store).collect()
+    back = scan(store, LOGS).filter(pl.col("event_name") == "qtenancy.backend.status", pl.col("qtenancy.backend.up"))
+    again_down = back.collect().with_columns(pl.col("time_ns") + 60 * 10**9, pl.lit(False).alias("qtenancy.backend.up"))
+    write_partitioned(again_down, store, LOGS, "down-again")
+    fourth = correlate(store)
+    assert (fourth.new_parts, fourth.jobs_rebuilt, fourth.status_changes) == (1, 0, 1)
+    assert read_backend_status(store).collect().select("up").to_series().to_list() == [False, True, False]
+    assert read_backend_status(store).collect().head(2).equals(status)
 
 
 def test_bad_collector_config_names_the_field(tmp_path):

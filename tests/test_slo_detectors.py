@@ -1,5 +1,8 @@
-"""Fairness, billing, reproducibility, drift and noisy-neighbour analysis: hand-made cases, and the shipped
-game day scored against the emulator's ground truth (the calm week must raise nothing).
+"""Fairness, billing, reproducibility, drift, noisy-neighbour and outage analysis: hand-made cases, and the
+shipped game day scored against the emulator's ground truth (the calm week must raise nothing).
+
+Odd input tried for outages: a backend reported down twice before it came back, one still down at the instant
+of the analysis, a status change after that instant, and a store with no status records at all.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -9,9 +12,11 @@ import polars as pl
 import pytest
 
 from collector.correlate import read_jobs
+from contract.tables import BACKEND_STATUS_SCHEMA
 from slo.billing import per_tenant
 from slo.drift import detect, unexplained
 from slo.fairness import jain_index, shares, starvation_episodes
+from slo.incidents import outage_signals
 from slo.noisy_neighbour import attribute
 from slo.reproducibility import repeats
 
@@ -220,3 +225,23 @@ def test_cli_report_and_validate(game_day_store, tmp_path):
     ok = subprocess.run([sys.executable, "-m", "qtenancy", "slo", "validate", str(ROOT / "slo" / "specs")],
                         capture_output=True, text=True, cwd=ROOT, env=env)
     assert ok.returncode == 0 and "job-success-platform: rules and analytical SLI M1" in ok.stdout
+
+
+def test_an_outage_is_what_the_backend_reported_whether_or_not_a_job_failed():
+    def change(backend, hours, up):
+        at = T0 + timedelta(hours=hours)
+        return {"status_key": f"{backend}@{at}", "backend": backend, "at": at, "up": up}
+
+    status = pl.DataFrame([change("lima", 0, True), change("lima", 1, False), change("lima", 1.2, False),
+                           change("lima", 3, True), change("kolkata", 5, False), change("kolkata", 7, True)],
+                          schema=BACKEND_STATUS_SCHEMA).lazy()
+    found = outage_signals(status, T0 + timedelta(hours=6)).collect().sort("start")
+    assert found["backends"].to_list() == [["lima"], ["kolkata"]]
+    assert found["start"].to_list() == [T0 + timedelta(hours=1), T0 + timedelta(hours=5)]
+    assert found["detected_at"].to_list() == found["start"].to_list(), "raised the moment the backend says so"
+    assert found["end"].to_list() == [T0 + timedelta(hours=3), T0 + timedelta(hours=6)], \
+        "kolkata came back after the analysis instant: down until then"
+    assert found["evidence"].to_list() == ["lima reported down for 120 min", "kolkata reported down for 60 min, and still is"]
+    assert set(found["alert"]) == {"QtenancyBackendDown"} and set(found["signal"]) == {"backend_down"}
+    assert outage_signals(None, T0).collect().is_empty()
+    assert outage_signals(pl.DataFrame(schema=BACKEND_STATUS_SCHEMA).lazy(), T0).collect().is_empty()

@@ -127,8 +127,9 @@ def correlate(config: ConfigOption = None, data_dir: DataDirOption = None) -> No
     for part, reason in result.quarantined.items():
         warn("quarantined", f"{data.store / part}: {reason}")
     console.print(
-        f"{result.new_parts} new store part(s); {result.jobs_rebuilt:,} jobs and "
-        f"{result.calibrations_rebuilt:,} calibration runs rebuilt; {result.jobs_total:,} jobs in {data.store / 'jobs'}"
+        f"{result.new_parts} new store part(s); {result.jobs_rebuilt:,} jobs, {result.calibrations_rebuilt:,} calibration "
+        f"runs and {result.status_changes:,} backend status changes rebuilt; {result.jobs_total:,} jobs in "
+        f"{data.store / 'jobs'}"
         + ("" if result.jobs_total else f" (no `{Span.JOB.value}` spans in the store)"),
         highlight=False,
     )
