@@ -25,24 +25,22 @@ from scipy.sparse.csgraph import connected_components
 
 from contract.alert_catalogue import (
     BACKEND_DOWN,
-    BACKEND_OUT_OF_ROTATION,
     BILLING_DELTA,
-    CALIBRATION,
-    CALIBRATION_FAILING,
     FIDELITY_BELOW_PREDICTION,
     SCHEDULER_STARVATION,
     STARVATION,
-    Alert,
     BurnWindows,
     Severity,
 )
 from contract.durations import format_duration
-from contract.semconv import CalibrationVerdict, FailureReason, Outcome
-from contract.tables import SIGNAL_SCHEMA, UTC_US
+from contract.semconv import FailureReason, Outcome
+from contract.tables import UTC_US
 from slo.billing import misbilled_runs
 from slo.burn_rate import alert_label, burn_column, burn_rates, episodes
 from slo.catalogue import CATALOGUE
 from slo.drift import DriftParameters
+from slo.platform_signals import calibration_signals, outage_signals
+from slo.signals import chains, in_signal_schema, raised
 from slo.sli import NotComputable, Tables, events, window_start
 from slo.specs import SloSpec
 
@@ -50,31 +48,11 @@ MERGE_GAP = timedelta(minutes=30)
 SCOPE_SHARE = 0.1
 """A tenant or backend is in a burn signal's scope when it holds at least this share of its bad events."""
 CARRIED = ("provenance_id", "tenant", "backend")
-CALIBRATION_REPEAT = timedelta(seconds=CALIBRATION.within_seconds)
 STARVATION_HOLD = timedelta(seconds=STARVATION.hold_seconds)
 CHAIN_GAP = timedelta(hours=1)
 
 SIGNAL_ORDER = ("detected_at", "alert", "start", "end", "evidence")
 """A total order of signals, so every table built from them comes out the same way each time."""
-
-
-def _signals(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Fill the columns a source does not set, in the common schema and order."""
-    present = frame.collect_schema().names()
-    return frame.with_columns(
-        pl.lit(None, dtype).alias(name) for name, dtype in SIGNAL_SCHEMA.items() if name not in present
-    ).select(pl.col(name).cast(dtype) for name, dtype in SIGNAL_SCHEMA.items())
-
-
-def _raised(alert: Alert) -> dict[str, pl.Expr]:
-    """The name and severity columns of a signal of a catalogued alert."""
-    return {"alert": pl.lit(alert.name), "severity": pl.lit(alert.severity.value)}
-
-
-def _chains(frame: pl.LazyFrame, by: str, at: str, gap: timedelta) -> pl.LazyFrame:
-    """Number runs of rows (per ``by``, in ``at`` order) whose consecutive instants lie within ``gap``."""
-    step = (pl.col(at) - pl.col(at).shift(1).over(by)) > gap
-    return frame.sort(by, at).with_columns(chain=step.fill_null(True).cum_sum().over(by))
 
 
 def _scope(column: str) -> pl.Expr:
@@ -137,7 +115,7 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows:
                 episodes(rates, severity).lazy().with_row_index("episode")
                 .join(_hot_since(rates, own, severity), left_on=["group", "start"], right_on=["group", "at"])
             )
-            bursts = _chains(found.join(bad, on="group")
+            bursts = chains(found.join(bad, on="group")
                              .filter(pl.col("time") > pl.col("since"), pl.col("time") <= pl.col("end"))
                              .sort("time", "provenance_id", nulls_last=True), "episode", "time", CHAIN_GAP)
             driven = (
@@ -150,7 +128,7 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows:
                 )
             )
             pairs = " or ".join(alert_label(a).split(":", 1)[1] for a in own.pairs if a.severity == severity)
-            frames.append(_signals(found.join(driven, on="episode").select(
+            frames.append(in_signal_schema(found.join(driven, on="episode").select(
                 signal=pl.lit("slo_burn"), sli=pl.lit(spec.sli.value), alert=pl.lit(spec.alert_name),
                 severity=pl.lit(severity),
                 backends="backends", tenants="tenants", start="onset",
@@ -162,68 +140,22 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows:
                     pl.lit(format_duration(own.page_quick.long_seconds)), pl.col("peak_burn").round(1), pl.col("jobs"),
                 ),
             )))
-    return pl.concat(frames) if frames else _signals(pl.LazyFrame(schema={"signal": pl.String}))
-
-
-def calibration_signals(calibrations: pl.LazyFrame) -> pl.LazyFrame:
-    """Repeated calibration failures (the second within 6 h pages) and backends taken out of rotation."""
-    failed = _chains(
-        calibrations.filter(pl.col("verdict") == CalibrationVerdict.FAIL.value), "backend", "ended_at", CALIBRATION_REPEAT
-    )
-    failing = (
-        failed.group_by("backend", "chain")
-        .agg(
-            start=pl.col("started_at").min(),
-            detected_at=pl.col("ended_at").sort().get(CALIBRATION.failures - 1, null_on_oob=True),
-            last_fail=pl.col("ended_at").max(), failures=pl.len(), first_job=pl.col("calibration_trace_id").first(),
-            reason=pl.col("reason").first(),
-        )
-        .filter(pl.col("failures") >= CALIBRATION.failures)
-    )
-    passed = calibrations.filter(pl.col("verdict") == CalibrationVerdict.PASS.value).select(
-        "backend", recovered=pl.col("ended_at")
-    ).sort("recovered")
-    failing = failing.sort("last_fail").join_asof(
-        passed, left_on="last_fail", right_on="recovered", by="backend", strategy="forward", check_sortedness=False
-    )
-    out = _chains(calibrations.filter(~pl.col("in_rotation")), "backend", "ended_at", CALIBRATION_REPEAT)
-    back = calibrations.filter(pl.col("in_rotation")).select("backend", back_at=pl.col("ended_at")).sort("back_at")
-    rotation = (
-        out.group_by("backend", "chain")
-        .agg(start=pl.col("ended_at").min(), last_out=pl.col("ended_at").max(), runs=pl.len(),
-             first_job=pl.col("calibration_trace_id").first())
-        .sort("last_out")
-        .join_asof(back, left_on="last_out", right_on="back_at", by="backend", strategy="forward", check_sortedness=False)
-    )
-    return pl.concat([
-        _signals(failing.select(
-            signal=pl.lit("calibration_failing"), **_raised(CALIBRATION_FAILING),
-            backends=pl.concat_list("backend"), start="start", detected_at="detected_at",
-            end=pl.coalesce("recovered", "last_fail"), first_job="first_job",
-            evidence=pl.format("{} failed calibration runs on {}, the first: {}", "failures", "backend", "reason"),
-        )),
-        _signals(rotation.select(
-            signal=pl.lit("out_of_rotation"), **_raised(BACKEND_OUT_OF_ROTATION),
-            backends=pl.concat_list("backend"), start="start", detected_at="start",
-            end=pl.coalesce("back_at", "last_out"), first_job="first_job",
-            evidence=pl.format("{} taken out of rotation after {} calibration run(s) out of spec", "backend", "runs"),
-        )),
-    ])
+    return pl.concat(frames) if frames else in_signal_schema(pl.LazyFrame(schema={"signal": pl.String}))
 
 
 def fidelity_signals(drifts: pl.DataFrame, neighbours: pl.DataFrame) -> pl.LazyFrame:
     """Drift and noisy-neighbour findings: both are what the fidelity-below-prediction alert pages on."""
-    raised = _raised(FIDELITY_BELOW_PREDICTION)
+    fidelity = raised(FIDELITY_BELOW_PREDICTION)
     return pl.concat([
-        _signals(drifts.lazy().select(
-            signal=pl.lit("drift"), **raised, backends=pl.concat_list("backend"),
+        in_signal_schema(drifts.lazy().select(
+            signal=pl.lit("drift"), **fidelity, backends=pl.concat_list("backend"),
             start="onset", detected_at="detected_at", end=pl.max_horizontal("end", "detected_at"),
             evidence=pl.format("calibration drift on {}: errors {}% above what its calibrations reported, {}% more "
                                "within {} under one calibration", "backend", (pl.col("peak_level") * 100).round(0),
                                (pl.col("peak_growth").fill_null(0.0) * 100).round(0), pl.lit(DriftParameters().lookback)),
         )),
-        _signals(neighbours.lazy().select(
-            signal=pl.lit("noisy_neighbour"), **raised,
+        in_signal_schema(neighbours.lazy().select(
+            signal=pl.lit("noisy_neighbour"), **fidelity,
             backends=pl.concat_list("backend", "suspect_backends").list.unique().list.sort(),
             tenants=pl.concat_list("victim"), suspect="suspect", start="start", detected_at="detected_at",
             end="end", jobs=pl.col("jobs").cast(pl.Int64),
@@ -238,8 +170,8 @@ def fidelity_signals(drifts: pl.DataFrame, neighbours: pl.DataFrame) -> pl.LazyF
 
 
 def starvation_signals(starvation: pl.DataFrame) -> pl.LazyFrame:
-    return _signals(starvation.lazy().filter(pl.col("end") - pl.col("start") >= STARVATION_HOLD).select(
-        signal=pl.lit("starvation"), **_raised(SCHEDULER_STARVATION),
+    return in_signal_schema(starvation.lazy().filter(pl.col("end") - pl.col("start") >= STARVATION_HOLD).select(
+        signal=pl.lit("starvation"), **raised(SCHEDULER_STARVATION),
         tenants=pl.concat_list("tenant"), start=pl.col("start") - timedelta(seconds=STARVATION.bound_seconds),
         detected_at=pl.col("start") + STARVATION_HOLD, end="end", jobs=pl.col("jobs").cast(pl.Int64),
         first_job="first_job",
@@ -248,40 +180,18 @@ def starvation_signals(starvation: pl.DataFrame) -> pl.LazyFrame:
     ))
 
 
-def outage_signals(status: pl.LazyFrame | None, as_of: datetime) -> pl.LazyFrame:
-    """A backend reported down until it reported up again (still down at ``as_of``: until then), whether or
-    not a job was running there to fail."""
-    if status is None:
-        return _signals(pl.LazyFrame(schema={"signal": pl.String}))
-    changes = status.filter(pl.col("at") <= as_of).sort("backend", "at").with_columns(
-        run=(pl.col("up") != pl.col("up").shift(1).over("backend")).fill_null(True).cum_sum().over("backend"))
-    runs = changes.group_by("backend", "run").agg(up=pl.col("up").first(), since=pl.col("at").min())
-    down = (
-        runs.join(runs.select("backend", run=pl.col("run") - 1, back=pl.col("since")), on=["backend", "run"], how="left")
-        .filter(~pl.col("up"))
-        .with_columns(end=pl.coalesce("back", pl.lit(as_of).cast(UTC_US)))
-    )
-    return _signals(down.select(
-        signal=pl.lit("backend_down"), **_raised(BACKEND_DOWN),
-        backends=pl.concat_list("backend"), start="since", detected_at="since", end="end",
-        evidence=pl.format("{} reported down for {} min{}", "backend",
-                           ((pl.col("end") - pl.col("since")).dt.total_seconds() / 60).round(0).cast(pl.Int64),
-                           pl.when(pl.col("back").is_null()).then(pl.lit(", and still is")).otherwise(pl.lit(""))),
-    ))
-
-
 def job_failure_signals(jobs: pl.LazyFrame, tolerance: float) -> pl.LazyFrame:
     """Jobs failed because their backend was down, and a tenant billed other than its declared meter owes."""
-    down = _chains(
+    down = chains(
         jobs.filter(pl.col("reason") == FailureReason.BACKEND_DOWN.value, pl.col("backend").is_not_null()),
         "backend", "finished_at", CHAIN_GAP,
     )
     return pl.concat([
-        _signals(down.group_by("backend", "chain").agg(
+        in_signal_schema(down.group_by("backend", "chain").agg(
             start=pl.col("finished_at").min(), end=pl.col("finished_at").max(), jobs=pl.len(),
             first_job=pl.col("provenance_id").first(), tenants=pl.col("tenant").drop_nulls().unique().sort(),
         ).select(
-            signal=pl.lit("backend_down"), **_raised(BACKEND_DOWN),
+            signal=pl.lit("backend_down"), **raised(BACKEND_DOWN),
             backends=pl.concat_list("backend"), tenants="tenants", start="start", detected_at="start", end="end",
             jobs="jobs", first_job="first_job",
             evidence=pl.format("{} job(s) failed because {} was down", "jobs", "backend"),
@@ -292,8 +202,8 @@ def job_failure_signals(jobs: pl.LazyFrame, tolerance: float) -> pl.LazyFrame:
 
 def billing_signals(jobs: pl.LazyFrame, tolerance: float) -> pl.LazyFrame:
     """A tenant's runs of misbilled jobs (``slo.billing.misbilled_runs``), each raised once it became material."""
-    return _signals(misbilled_runs(jobs, tolerance, CHAIN_GAP).select(
-        signal=pl.lit("billing_delta"), **_raised(BILLING_DELTA),
+    return in_signal_schema(misbilled_runs(jobs, tolerance, CHAIN_GAP).select(
+        signal=pl.lit("billing_delta"), **raised(BILLING_DELTA),
         tenants=pl.concat_list("tenant"), start="start", detected_at="detected_at", end="end",
         jobs="jobs", first_job="first_job",
         evidence=pl.format("{} job(s) of {} billed {} s other than the meter owes", "jobs", "tenant",
@@ -436,5 +346,5 @@ DETECTORS: tuple[Detector, ...] = (
 
 def find(evidence: Evidence) -> pl.DataFrame:
     """Every signal up to ``as_of``, each with the incident it belongs to."""
-    raised = pl.concat([detector(evidence) for detector in DETECTORS]).collect()
-    return group(fill_tenants(raised, evidence.tables.jobs))
+    signals = pl.concat([detector(evidence) for detector in DETECTORS]).collect()
+    return group(fill_tenants(signals, evidence.tables.jobs))

@@ -16,8 +16,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from contract.tables import SIGNAL_SCHEMA
 from qtenancy.cli import app
-from slo.incidents import SIGNAL_SCHEMA, group, incidents
+from slo.incidents import group, incidents
 from tests.conftest import SCENARIOS, system_tool
 
 runner = CliRunner()

@@ -16,8 +16,8 @@ from contract.tables import BACKEND_STATUS_SCHEMA
 from slo.billing import per_tenant
 from slo.drift import detect, unexplained
 from slo.fairness import jain_index, shares, starvation_episodes
-from slo.incidents import outage_signals
 from slo.noisy_neighbour import attribute
+from slo.platform_signals import outage_signals
 from slo.reproducibility import repeats
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
