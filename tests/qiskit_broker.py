@@ -7,7 +7,7 @@ Two faults, as a real platform has them: one backend degrades for an hour and a 
 results fall under the tenants' fidelity floor), and another is down from 06:00 to 07:00 (the jobs in flight
 fail with ``backend_down``; ten minutes on, the broker stops routing there). Execution is billed exactly
 (the traced execute span) or, with ``sampled_meter``, by a 5 s Unix-aligned sampling meter that the meter
-span declares.
+span declares. With ``report_status`` the broker also logs the outage as the backend's status changes.
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ from datetime import UTC, datetime
 
 import numpy as np
 from opentelemetry import trace
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -126,9 +130,28 @@ def billed(start: int, end: int, sampled_meter: bool) -> float:
     return (end - start) / NS
 
 
-def export(endpoint: str, jobs: list[Job], sampled_meter: bool = False) -> None:
+def report_outage(endpoint: str, resource: Resource) -> None:
+    """The outage as docs/semconv.md asks a broker to log a backend's status: down when it began, up when it ended."""
+    provider = LoggerProvider(resource=resource)
+    provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(endpoint=f"{endpoint}/v1/logs")))
+    logger = provider.get_logger("qiskit.broker")
+    backend, start, end = OUTAGE
+    for at, up in ((start, False), (end, True)):
+        logger.emit(LogRecord(
+            timestamp=_ns(at), observed_timestamp=_ns(at), event_name="qtenancy.backend.status",
+            severity_number=SeverityNumber.INFO if up else SeverityNumber.WARN,
+            body=f"{backend} is {'up' if up else 'down'}",
+            attributes={"qtenancy.backend.name": backend, "qtenancy.backend.up": up},
+        ))
+    provider.shutdown()
+
+
+def export(endpoint: str, jobs: list[Job], sampled_meter: bool = False, report_status: bool = False) -> None:
     """Each job as one trace, its root span and a span per stage, as docs/semconv.md says."""
-    provider = TracerProvider(resource=Resource.create({"service.name": "qiskit-broker", "service.version": "1.0"}))
+    resource = Resource.create({"service.name": "qiskit-broker", "service.version": "1.0"})
+    if report_status:
+        report_outage(endpoint, resource)
+    provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces"),
                                                    max_queue_size=1 << 16))
     tracer = provider.get_tracer("qiskit.broker")
