@@ -12,7 +12,11 @@ from datetime import timedelta
 import polars as pl
 
 from contract.semconv import STAGES, FailureReason, RejectReason, Stage
-from emulator.simulation import METER_SECONDS, NOTIFY_SECONDS, STORE_SECONDS
+
+STORE_SECONDS = 0.05
+METER_SECONDS = 0.01
+NOTIFY_SECONDS = 0.02
+"""How long the broker's closing stages take: the simulation closes jobs with them, the spans are cut by them."""
 
 _STORE = timedelta(seconds=STORE_SECONDS)
 _METER = timedelta(seconds=METER_SECONDS)

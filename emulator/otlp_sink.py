@@ -12,6 +12,7 @@ import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 from opentelemetry._logs import LogRecord, SeverityNumber
@@ -28,7 +29,6 @@ from emulator.blocking_batch import (
     BlockingBatchSpanProcessor,
 )
 from emulator.otlp_target import BATCH_SIZE, ExportStats, LossCounts, OtlpTarget
-from emulator.run import EmulationRun
 from emulator.span_loss import LossPlan, TelemetryLossProcessor
 from emulator.telemetry_records import (
     ATTRIBUTES_OF_GROUP,
@@ -46,6 +46,9 @@ from emulator.telemetry_records import (
 
 PROGRESS_EVERY = 10_000
 SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+
+if TYPE_CHECKING:
+    from emulator.run import EmulationRun
 
 
 class _RunResource(Resource):

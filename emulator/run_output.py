@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from common.audit import AuditEntry, AuditLog, key_path_for, load_key
 from contract.semconv import Outcome
-from emulator.run import EmulationRun
+
+if TYPE_CHECKING:
+    from emulator.run import EmulationRun
 
 JOBS_FILE = "jobs.parquet"
 CALIBRATIONS_FILE = "calibrations.parquet"

@@ -20,6 +20,7 @@ from emulator.calibration import Drift, measure
 from emulator.crosstalk import ControlGroupActivity, Execution
 from emulator.devices import DeviceSnapshot, load_device
 from emulator.job_log import JobLog
+from emulator.job_trace import METER_SECONDS, NOTIFY_SECONDS, STORE_SECONDS
 from emulator.meter import billing_factor, declared_meter
 from emulator.noisy_execution import (
     CompiledCircuit,
@@ -40,9 +41,6 @@ from emulator.scheduler import BackendView, QueuedJob, Scheduler
 from emulator.workload import CircuitPool, Submissions, WorkloadSlot, generate
 
 AUTHORIZE_SECONDS = 0.004
-STORE_SECONDS = 0.05
-METER_SECONDS = 0.01
-NOTIFY_SECONDS = 0.02
 PROGRESS_EVERY = 20_000
 
 EXEC_END, CAL_DUE, CAL_END, RES_START, RES_END, OUTAGE_START, OUTAGE_END, READY, WAKE = range(9)

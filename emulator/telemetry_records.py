@@ -10,6 +10,7 @@ it back). Rows come sorted in export order: by end time, as a live broker emits 
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -17,7 +18,9 @@ from contract.billing import METER_COLUMNS
 from contract.semconv import STAGES, Attr, CalibrationVerdict, Event, Outcome, Span
 from contract.tables import stage_names
 from emulator.job_trace import FAILING_STAGE, present_stage_mask, stage_spans
-from emulator.run import EmulationRun
+
+if TYPE_CHECKING:
+    from emulator.run import EmulationRun
 
 STAGE_GROUP, ROOT_GROUP, CALIBRATION_GROUP, ADMISSION_GROUP, FINISHED_GROUP, STATUS_GROUP = range(6)
 ROOT_ORDER = len(STAGES)

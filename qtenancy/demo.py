@@ -27,7 +27,6 @@ from dashboards.generate import write_all as write_dashboards
 from emulator.meter import billing_terms
 from emulator.otlp_replay import RecordedRun, replay
 from emulator.otlp_target import OtlpTarget
-from emulator.run import emulate
 from emulator.run_output import write_run
 from emulator.scenario import Scenario
 from qtenancy.console import StepLines, stage
@@ -75,6 +74,9 @@ def _share_progress(fraction) -> None:
 
 
 def _emulate_and_record(scenario: Scenario, recorded: RecordedRun) -> tuple[int, list[dict]]:
+    """In the emulating child only: the demo's own process never loads the simulator (qiskit and Aer)."""
+    from emulator.run import emulate
+
     run = emulate(scenario, recorded.seed, lambda fraction: setattr(_PROGRESS, "value", fraction))
     write_run(run, recorded.directory)
     return run.jobs.height, run.ground_truth["faults"]
