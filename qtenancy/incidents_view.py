@@ -49,8 +49,11 @@ def _rehearsal_frames(verdict: Verdict) -> dict[str, pl.DataFrame]:
                                                        "tenant", "antagonist")
     spurious = pl.concat([r.false_positives for r in verdict.runs], how="vertical_relaxed").select(
         "scenario", "seed", "incident", "kind", "start", "alerts")
-    by_kind = verdict.by_kind.rename({"false_positives": "false positives", "median_minutes": "median minutes to detect",
-                                      "worst_minutes": "worst minutes to detect"})
+    readable = {"median_minutes": "median time to detect", "worst_minutes": "worst time to detect"}
+    by_kind = verdict.by_kind.with_columns(
+        pl.col(column).map_elements(minutes, return_dtype=pl.String, skip_nulls=False).alias(name)
+        for column, name in readable.items()
+    ).drop(*readable).rename({"false_positives": "false positives"})
     return {"per run": runs, "per kind of fault": by_kind, "faults missed": missed, "false positives": spurious}
 
 
