@@ -206,13 +206,14 @@ def calibrations_from(spans: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def backend_status_from(logs: pl.LazyFrame) -> pl.LazyFrame:
-    """Backends going down and coming back, from platform records only; one row per backend and instant."""
+    """Backends going down and coming back, from platform records only; one row per backend, instant and status
+    (a backend back up and down again at one instant is two changes, whatever order their records came in)."""
     backend, up = pl.col(Attr.BACKEND.value), pl.col(Attr.BACKEND_UP.value)
     return (
         logs.filter(pl.col("event_name") == Event.BACKEND_STATUS.value, pl.col("ingest_tenant").is_null(),
                     backend.is_not_null(), up.is_not_null())
-        .sort("time_ns", "trace_id", nulls_last=True)
-        .select(status_key=pl.format("{}@{}", backend, "time_ns"), backend=backend, at=_time("time_ns"), up=up)
+        .select(status_key=pl.format("{}@{}@{}", backend, "time_ns", up), backend=backend, at=_time("time_ns"), up=up)
+        .sort("status_key")
         .unique(subset=["status_key"], keep="first", maintain_order=True)
         .pipe(as_declared, BACKEND_STATUS_SCHEMA)
     )
@@ -239,7 +240,7 @@ class Correlation:
     new_parts: int
     jobs_rebuilt: int
     calibrations_rebuilt: int
-    status_changes: int
+    statuses_rebuilt: int
     jobs_total: int
     quarantined: dict[str, str] = field(default_factory=dict)
 
@@ -307,10 +308,10 @@ def _touched(store: Path, new: list[str], table: str, select: pl.Expr, where: pl
 
 
 def correlate(store: Path) -> Correlation:
-    """Bring the jobs and calibrations tables up to date with the store's spans and logs.
+    """Bring the jobs, calibrations and backend status tables up to date with the store's spans and logs.
 
-    The jobs and calibrations tables are derived: a part of theirs that does not read back whole is
-    quarantined and both tables are rebuilt from the spans and logs, rather than failing every run.
+    The three tables are derived: a part of theirs that does not read back whole is quarantined and all
+    three are rebuilt from the spans and logs, rather than failing every run.
     """
     try:
         return _correlate(store)
@@ -364,11 +365,11 @@ def _correlate(store: Path) -> Correlation:
             changed.lazy().rename({"trace_id": "calibration_trace_id"}), on="calibration_trace_id", how="semi")
     jobs_rebuilt = _upsert(store, JOBS, "provenance_id", "submitted_at", _jobs_in_buckets(spans, logs))
     calibrations_rebuilt = _upsert(store, CALIBRATIONS, "calibration_trace_id", "ended_at", calibrations.collect())
-    status_changes = _upsert(store, BACKEND_STATUS, "status_key", "at", statuses.collect())
+    statuses_rebuilt = _upsert(store, BACKEND_STATUS, "status_key", "at", statuses.collect())
     tmp = state_path.with_name(f".{CORRELATED}.tmp")
     tmp.write_text(json.dumps(current, indent=0, sort_keys=True))
     tmp.replace(state_path)
-    return Correlation(len(new), jobs_rebuilt, calibrations_rebuilt, status_changes, _count(store), bad)
+    return Correlation(len(new), jobs_rebuilt, calibrations_rebuilt, statuses_rebuilt, _count(store), bad)
 
 
 def _count(store: Path) -> int:

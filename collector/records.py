@@ -24,7 +24,7 @@ from contract.semconv import (
     ATTRIBUTES,
     PLATFORM_ATTRIBUTES,
     PLATFORM_METRICS,
-    PLATFORM_RECORD_PREFIX,
+    PLATFORM_RECORD_PREFIXES,
     Attr,
     Label,
 )
@@ -167,7 +167,7 @@ def _check_sender(record_name: str, trace_id: str, contract: dict, tenant: str |
         claimed = contract.get(_TENANT)
         if claimed is not None and claimed != tenant:
             raise ValueError(f"claims tenant {claimed!r} but the token is {tenant!r}'s")
-        if record_name.startswith(PLATFORM_RECORD_PREFIX) or _PLATFORM_ATTRIBUTES & contract.keys():
+        if record_name.startswith(PLATFORM_RECORD_PREFIXES) or _PLATFORM_ATTRIBUTES & contract.keys():
             raise ValueError("is a platform record (calibration or backend state): only a platform token may send it")
 
 

@@ -320,7 +320,7 @@ PLATFORM_METRICS: frozenset[str] = frozenset(
     | {Metric.TENANT_INFO.value, Metric.TENANT_QUOTA.value, Metric.TENANT_QUEUE_WAIT_TARGET.value}
 )
 """Facts about backends and the platform's own configuration: only a platform (admin) token may send them."""
-PLATFORM_RECORD_PREFIX = Span.CALIBRATION.value
-"""Calibration spans and log events (``qtenancy.calibration*``) are platform records."""
+PLATFORM_RECORD_PREFIXES = (Span.CALIBRATION.value, Event.BACKEND_STATUS.value)
+"""Calibration spans and log events (``qtenancy.calibration*``) and backend status records are platform records."""
 PLATFORM_ATTRIBUTES: tuple[Attr, ...] = (Attr.CALIBRATION_VERDICT, Attr.IN_ROTATION, Attr.BACKEND_UP)
 """Attributes that drive platform alerts: a record carrying one is a platform record."""

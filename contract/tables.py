@@ -1,10 +1,11 @@
 """Every table qtenancy keeps, declared once: the raw store (spans, logs, metric points), the correlated
-jobs and calibrations tables, and the signals the detectors raise; and the store's on-disk layout.
+jobs, calibrations and backend status tables, and the signals the detectors raise; and the store's on-disk
+layout.
 
 Part of the contract because several rooms write and read them: the collector (from OTLP) and the
-emulator's bulk sink write the raw tables, the correlator writes the jobs and calibrations tables, and
-every reader (the SLO engine, the HTTP API, the postmortems) reads them through ``read_jobs`` and
-``read_calibrations``, which hold them to these schemas. Every attribute of the contract is a typed column
+emulator's bulk sink write the raw tables, the correlator writes the derived ones, and every reader (the SLO
+engine, the HTTP API, the postmortems) reads them through ``read_jobs``, ``read_calibrations`` and
+``read_backend_status``, which hold them to these schemas. Every attribute of the contract is a typed column
 named as the attribute; anything else a span or log record carries is kept as JSON in ``attributes``, and
 nothing OTLP carries is dropped: the resource's attributes, the instrumentation scope, span events (such
 as exceptions) and links, and a metric point's buckets, quantiles and exemplars are kept too (as JSON).

@@ -62,6 +62,8 @@ class Backends:
     calibration_id: list[int]
     calibration_time: list[float]
     reported_factor: list[float]
+    outages: list[int]
+    """Outages in force on each backend: overlapping outage windows keep it down until the last one ends."""
 
 
 class Simulation:
@@ -103,6 +105,7 @@ class Simulation:
             calibration_id=[-1] * len(names),
             calibration_time=[0.0] * len(names),
             reported_factor=[1.0] * len(names),
+            outages=[0] * len(names),
         )
         self.broker = Broker(scenario.tenants, max(s.num_qubits for s in snapshots), broker_seed)
         self.scheduler = Scheduler(scenario, self.b.views, self._predict)
@@ -202,10 +205,7 @@ class Simulation:
         elif kind == OUTAGE_START:
             self._outage_starts(b, now)
         elif kind == OUTAGE_END:
-            self.b.views[b].down = False
-            self.log.add_backend_status(b, now, up=True)
-            self.b.calibration_pending[b] = True
-            self._dispatch(b, now)
+            self._outage_ends(b, now)
         elif kind == WAKE:
             for backend in range(len(self.b.views)):
                 self._dispatch(backend, now)
@@ -396,6 +396,9 @@ class Simulation:
 
     def _outage_starts(self, b: int, now: float) -> None:
         st = self.b
+        st.outages[b] += 1
+        if st.outages[b] > 1:
+            return
         st.views[b].down = True
         self.log.add_backend_status(b, now, up=False)
         self._interrupt(b, now, Outcome.FAILED, FailureReason.BACKEND_DOWN, f"{st.views[b].name} went down")
@@ -403,6 +406,16 @@ class Simulation:
             st.calibrating[b] = False
             st.calibration_token[b] += 1
         self._reroute(self.scheduler.drain(b), now, exclude=b)
+
+    def _outage_ends(self, b: int, now: float) -> None:
+        st = self.b
+        st.outages[b] -= 1
+        if st.outages[b] > 0:
+            return
+        st.views[b].down = False
+        self.log.add_backend_status(b, now, up=True)
+        st.calibration_pending[b] = True
+        self._dispatch(b, now)
 
     # calibration
 

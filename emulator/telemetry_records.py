@@ -105,8 +105,9 @@ def calibration_trace_id(scenario: str, seed: int, calibration_id: int) -> str:
 def status_rows(statuses: pl.DataFrame, scenario: str, seed: int) -> pl.LazyFrame:
     """A run's backend status changes with the trace IDs of their records (each its own trace, derived from
     the run as calibration traces are), for the log rows below."""
-    ids = [hashlib.blake2b(f"{scenario}/{seed}/backend/{backend}/{at.isoformat()}".encode(), digest_size=16).hexdigest()
-           for backend, at in statuses.select("backend", "at").iter_rows()]
+    ids = [hashlib.blake2b(f"{scenario}/{seed}/backend/{backend}/{at.isoformat()}/{up}".encode(),
+                           digest_size=16).hexdigest()
+           for backend, at, up in statuses.select("backend", "at", "up").iter_rows()]
     return statuses.lazy().with_row_index("seq").with_columns(trace_id=pl.Series(ids, dtype=pl.String))
 
 

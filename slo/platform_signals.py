@@ -13,6 +13,7 @@ from contract.alert_catalogue import (
     CALIBRATION,
     CALIBRATION_FAILING,
 )
+from contract.durations import parse_duration
 from contract.semconv import CalibrationVerdict
 from contract.tables import UTC_US
 from slo.signals import chains, in_signal_schema, raised
@@ -68,20 +69,25 @@ def calibration_signals(calibrations: pl.LazyFrame) -> pl.LazyFrame:
 
 def outage_signals(status: pl.LazyFrame | None, as_of: datetime) -> pl.LazyFrame:
     """A backend reported down until it reported up again (still down at ``as_of``: until then), whether or
-    not a job was running there to fail."""
+    not a job was running there to fail; raised, as the real-time alert is, once it has been down for the
+    alert's hold, so a shorter blip raises nothing. A backend back up and down again at one instant is two
+    outages."""
     if status is None:
         return in_signal_schema(pl.LazyFrame(schema={"signal": pl.String}))
-    changes = status.filter(pl.col("at") <= as_of).sort("backend", "at").with_columns(
+    hold = timedelta(seconds=parse_duration(BACKEND_DOWN.hold))
+    ordered = status.filter(pl.col("at") <= as_of).sort("backend", "at", "up", descending=[False, False, True])
+    changes = ordered.with_columns(
         run=(pl.col("up") != pl.col("up").shift(1).over("backend")).fill_null(True).cum_sum().over("backend"))
     runs = changes.group_by("backend", "run").agg(up=pl.col("up").first(), since=pl.col("at").min())
     down = (
         runs.join(runs.select("backend", run=pl.col("run") - 1, back=pl.col("since")), on=["backend", "run"], how="left")
         .filter(~pl.col("up"))
         .with_columns(end=pl.coalesce("back", pl.lit(as_of).cast(UTC_US)))
+        .filter(pl.col("end") - pl.col("since") >= hold)
     )
     return in_signal_schema(down.select(
         signal=pl.lit("backend_down"), **raised(BACKEND_DOWN),
-        backends=pl.concat_list("backend"), start="since", detected_at="since", end="end",
+        backends=pl.concat_list("backend"), start="since", detected_at=pl.col("since") + hold, end="end",
         evidence=pl.format("{} reported down for {} min{}", "backend",
                            ((pl.col("end") - pl.col("since")).dt.total_seconds() / 60).round(0).cast(pl.Int64),
                            pl.when(pl.col("back").is_null()).then(pl.lit(", and still is")).otherwise(pl.lit(""))),

@@ -137,7 +137,8 @@ def data_end(tables: Tables) -> datetime:
     """The latest instant the tables know of: the natural 'now' of a finished run."""
     jobs = tables.jobs.select(pl.max_horizontal(pl.col("finished_at").max(), pl.col("submitted_at").max())).collect().item()
     calibrations = tables.calibrations.select(pl.col("ended_at").max()).collect().item()
-    latest = max(t for t in (jobs, calibrations) if t is not None)
+    status = None if tables.backend_status is None else tables.backend_status.select(pl.col("at").max()).collect().item()
+    latest = max(t for t in (jobs, calibrations, status) if t is not None)
     return latest.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 

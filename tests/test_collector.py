@@ -387,7 +387,7 @@ def test_correlator_is_incremental_and_idempotent(run, tmp_path):
     again_down = back.collect().with_columns(pl.col("time_ns") + 60 * 10**9, pl.lit(False).alias("qtenancy.backend.up"))
     write_partitioned(again_down, store, LOGS, "down-again")
     fourth = correlate(store)
-    assert (fourth.new_parts, fourth.jobs_rebuilt, fourth.status_changes) == (1, 0, 1)
+    assert (fourth.new_parts, fourth.jobs_rebuilt, fourth.statuses_rebuilt) == (1, 0, 1)
     assert read_backend_status(store).collect().select("up").to_series().to_list() == [False, True, False]
     assert read_backend_status(store).collect().head(2).equals(status)
 

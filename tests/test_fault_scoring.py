@@ -94,14 +94,15 @@ def test_rehearsal_of_unseen_scenarios_finds_each_fault_and_nothing_on_a_calm_pl
     found = [f for r in body["runs"] for f in r["faults"]]
     assert len(found) == 16, found
     outages = [f for f in found if f["kind"] == "backend_outage"]
-    assert len(outages) == 2 and all(f["found"] and f["minutes_to_detect"] == 0 for f in outages), \
-        "found by the backend's own status record the minute it went down"
+    assert len(outages) == 2 and all(f["found"] and f["minutes_to_detect"] <= 2 for f in outages), \
+        "found by the backend's own status record once down for the alert's 2 min hold"
     assert all(f["found"] for f in found), found
     assert body["precision"] == 1.0 and body["recall"] == 1.0
     neighbour = [f for f in found if f["kind"] == "noisy_neighbour"]
     assert all(f["minutes_to_detect"] <= 90 for f in neighbour)
     billing = [f for f in found if f["kind"] == "billing_discrepancy"]
-    assert len(billing) == 6 and all(f["minutes_to_detect"] <= 60 for f in billing)
+    assert len(billing) == 6 and {f["fault"] for f in billing} == {"F5", "F5.2"}
+    assert all(f["minutes_to_detect"] <= 60 for f in billing)
     refused = subprocess.run([sys.executable, "-m", "qtenancy", "incidents", "score", "no-such-scenario"],
                              capture_output=True, text=True, cwd=ROOT)
     assert refused.returncode == 2 and "no-such-scenario" in refused.stderr

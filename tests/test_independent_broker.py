@@ -53,7 +53,7 @@ def test_an_independent_qiskit_broker_gets_exactly_its_two_faults_and_right_bill
     if sampled_meter:
         assert abs(_at(outage["start"]) - began) <= timedelta(minutes=1) and outage["minutes_to_detect"] <= 5
     else:
-        assert _at(outage["start"]) == began and outage["minutes_to_detect"] == 0
+        assert _at(outage["start"]) == began and outage["minutes_to_detect"] <= 2
         assert _at(outage["resolved_at"]) >= START + timedelta(seconds=OUTAGE[2]), "down until it said it was back"
     assert not any("QtenancyBillingDelta" in i["alerts"] for i in incidents)
     billing = {r["group"]: r["sli"] for r in slos if r["slo"] == "billing-accuracy"}

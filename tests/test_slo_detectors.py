@@ -2,7 +2,8 @@
 shipped game day scored against the emulator's ground truth (the calm week must raise nothing).
 
 Odd input tried for outages: a backend reported down twice before it came back, one still down at the instant
-of the analysis, a status change after that instant, and a store with no status records at all.
+of the analysis, a status change after that instant, a blip shorter than the alert's hold, a backend back up and
+down again at one instant, and a store with no status records at all.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -233,15 +234,21 @@ def test_an_outage_is_what_the_backend_reported_whether_or_not_a_job_failed():
         return {"status_key": f"{backend}@{at}", "backend": backend, "at": at, "up": up}
 
     status = pl.DataFrame([change("lima", 0, True), change("lima", 1, False), change("lima", 1.2, False),
-                           change("lima", 3, True), change("kolkata", 5, False), change("kolkata", 7, True)],
+                           change("lima", 3, True), change("kolkata", 5, False), change("kolkata", 7, True),
+                           change("perth", 2, False), change("perth", 2 + 1 / 60, True),
+                           change("oslo", 4, False), change("oslo", 3, False), change("oslo", 4, True),
+                           change("oslo", 4.5, True)],
                           schema=BACKEND_STATUS_SCHEMA).lazy()
-    found = outage_signals(status, T0 + timedelta(hours=6)).collect().sort("start")
-    assert found["backends"].to_list() == [["lima"], ["kolkata"]]
-    assert found["start"].to_list() == [T0 + timedelta(hours=1), T0 + timedelta(hours=5)]
-    assert found["detected_at"].to_list() == found["start"].to_list(), "raised the moment the backend says so"
-    assert found["end"].to_list() == [T0 + timedelta(hours=3), T0 + timedelta(hours=6)], \
+    found = outage_signals(status, T0 + timedelta(hours=6)).collect().sort("start", "evidence")
+    assert found["backends"].to_list() == [["lima"], ["oslo"], ["oslo"], ["kolkata"]], \
+        "perth's one-minute blip is no outage; oslo back up and down again at 4 h is two"
+    assert found["start"].to_list() == [T0 + timedelta(hours=h) for h in (1, 3, 4, 5)]
+    assert found["detected_at"].to_list() == [s + timedelta(minutes=2) for s in found["start"]], \
+        "raised once down for the alert's 2 min hold, as Prometheus would"
+    assert found["end"].to_list() == [T0 + timedelta(hours=h) for h in (3, 4, 4.5, 6)], \
         "kolkata came back after the analysis instant: down until then"
-    assert found["evidence"].to_list() == ["lima reported down for 120 min", "kolkata reported down for 60 min, and still is"]
+    assert found["evidence"].to_list() == ["lima reported down for 120 min", "oslo reported down for 60 min",
+                                           "oslo reported down for 30 min", "kolkata reported down for 60 min, and still is"]
     assert set(found["alert"]) == {"QtenancyBackendDown"} and set(found["signal"]) == {"backend_down"}
     assert outage_signals(None, T0).collect().is_empty()
     assert outage_signals(pl.DataFrame(schema=BACKEND_STATUS_SCHEMA).lazy(), T0).collect().is_empty()

@@ -109,7 +109,7 @@ def ingest(
 
 @app.command("correlate")
 def correlate(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
-    """Build or bring up to date the jobs and calibrations tables (incremental, idempotent)."""
+    """Build or bring up to date the jobs, calibrations and backend status tables (incremental, idempotent)."""
     from collector.correlate import correlate as correlate_store
     from collector.store import DataDir, DataDirLocked, WriterLock, compact
     from contract.semconv import Span
@@ -128,7 +128,7 @@ def correlate(config: ConfigOption = None, data_dir: DataDirOption = None) -> No
         warn("quarantined", f"{data.store / part}: {reason}")
     console.print(
         f"{result.new_parts} new store part(s); {result.jobs_rebuilt:,} jobs, {result.calibrations_rebuilt:,} calibration "
-        f"runs and {result.status_changes:,} backend status changes rebuilt; {result.jobs_total:,} jobs in "
+        f"runs and {result.statuses_rebuilt:,} backend status changes rebuilt; {result.jobs_total:,} jobs in "
         f"{data.store / 'jobs'}"
         + ("" if result.jobs_total else f" (no `{Span.JOB.value}` spans in the store)"),
         highlight=False,

@@ -24,7 +24,16 @@ from contract.alert_catalogue import default_burn_windows
 from contract.billing import BillingTerms
 from contract.data_dir import STORE
 from contract.explore import logs_url, trace_url
-from slo.analysis import DEFAULT_PERIOD, Detections, billing_terms, detect, record_read, slo_results, store_tables
+from contract.tables import DERIVED
+from slo.analysis import (
+    DEFAULT_PERIOD,
+    Detections,
+    billing_terms,
+    detect,
+    record_read,
+    slo_results,
+    store_tables,
+)
 from slo.burn_rate import burn_column, burn_rates
 from slo.explain import explain
 from slo.incidents import incidents as incidents_of
@@ -92,8 +101,9 @@ class ConsoleData:
         self._lock = threading.Lock()
 
     def _version(self) -> float:
-        jobs = self.data_dir / STORE / "jobs"
-        return max((p.stat().st_mtime for p in jobs.rglob("*.parquet")), default=0.0)
+        """When the correlator last wrote any derived table (an outage where no job ran changes only one)."""
+        return max((p.stat().st_mtime for table in DERIVED for p in (self.data_dir / STORE / table).rglob("*.parquet")),
+                   default=0.0)
 
     def _cached(self, tenant: str | None, compute):
         """What ``compute`` makes for the viewer, once per change of the store (the read is audited then)."""
