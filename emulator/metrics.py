@@ -15,7 +15,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summ
 from contract.semconv import METRICS, Metric, MetricSpec, MetricType
 from emulator.job_trace import present_stage_mask
 from emulator.run import EmulationRun
-from emulator.scenario import BackendOutage
 
 QUEUED, STARTED, EXEC_END, FINISHED, CAL_START, CAL_END, DOWN, UP = range(8)
 """Event kinds; at equal times they apply in this order."""
@@ -44,13 +43,7 @@ def _events(run: EmulationRun) -> pl.DataFrame:
     queued = pl.col("queue_start").is_not_null() & pl.col("backend").is_not_null()
     calibrations = run.calibrations.lazy().with_row_index("ref")
     horizon_ns = int(run.scenario.start.timestamp() * 1e9 + run.scenario.horizon * 1e9)
-    start_ns = int(run.scenario.start.timestamp() * 1e9)
     index = {b.name: i for i, b in enumerate(run.scenario.backends)}
-    outages = [
-        (start_ns + int(f.start * 1e9), start_ns + int(min(f.end, run.scenario.horizon) * 1e9), index[f.backend])
-        for f in run.scenario.faults
-        if isinstance(f, BackendOutage) and f.start < run.scenario.horizon
-    ]
     frames = [
         jobs.filter(queued).select(time_ns=_ns("queue_start"), kind=pl.lit(QUEUED), ref="job_id"),
         jobs.filter(pl.col("execute_start").is_not_null()).select(time_ns=_ns("execute_start"), kind=pl.lit(STARTED), ref="job_id"),
@@ -58,13 +51,9 @@ def _events(run: EmulationRun) -> pl.DataFrame:
         jobs.filter(pl.col("finished_at").is_not_null()).select(time_ns=_ns("finished_at"), kind=pl.lit(FINISHED), ref="job_id"),
         calibrations.select(time_ns=_ns("started_at"), kind=pl.lit(CAL_START), ref="ref"),
         calibrations.select(time_ns=_ns("ended_at"), kind=pl.lit(CAL_END), ref="ref"),
-        pl.LazyFrame(
-            {"time_ns": [o[0] for o in outages], "kind": [DOWN] * len(outages), "ref": [o[2] for o in outages]},
-            schema={"time_ns": pl.Int64, "kind": pl.Int32, "ref": pl.Int64},
-        ),
-        pl.LazyFrame(
-            {"time_ns": [o[1] for o in outages], "kind": [UP] * len(outages), "ref": [o[2] for o in outages]},
-            schema={"time_ns": pl.Int64, "kind": pl.Int32, "ref": pl.Int64},
+        run.backend_status.lazy().select(
+            time_ns=_ns("at"), kind=pl.when("up").then(pl.lit(UP)).otherwise(pl.lit(DOWN)),
+            ref=pl.col("backend").replace_strict(index, return_dtype=pl.Int64),
         ),
     ]
     return (
