@@ -43,6 +43,11 @@ _PID = Attr.PROVENANCE_ID.value
 _TENANT = Attr.TENANT.value
 _CONTRACT = tuple(CONTRACT_COLUMNS)
 _TYPES = {a.name.value: a.type for a in ATTRIBUTES}
+_PLAIN = {"string": str, "boolean": bool, "int": int, "double": float}
+_TAKEN_AS_IS = {name: _PLAIN[kind] for name, kind in _TYPES.items() if kind in _PLAIN}
+"""The Python type a contract attribute's value is stored as when it arrives as that type (protobuf ints are
+64-bit), so the common case skips the checks of ``_typed``."""
+_SCALARS = frozenset({"string_value", "bool_value", "int_value", "double_value"})
 _PLATFORM_ATTRIBUTES = {a.value for a in PLATFORM_ATTRIBUTES}
 MAX_TIME_NS = (1 << 63) - 1
 
@@ -104,11 +109,13 @@ def _split(attributes) -> tuple[dict, dict]:
     """Contract attributes (typed) and the others; raises ``TypeError`` for a contract attribute of another type."""
     contract, other = {}, {}
     for kv in attributes:
-        value = _value(kv.value)
-        if kv.key in CONTRACT_COLUMNS:
-            contract[kv.key] = _typed(kv.key, value)
+        any_value, key = kv.value, kv.key
+        kind = any_value.WhichOneof("value")
+        value = getattr(any_value, kind) if kind in _SCALARS else _value(any_value)
+        if key in CONTRACT_COLUMNS:
+            contract[key] = value if type(value) is _TAKEN_AS_IS.get(key) else _typed(key, value)
         else:
-            other[kv.key] = value
+            other[key] = value
     return contract, other
 
 
@@ -190,14 +197,22 @@ def _time(value: int, what: str) -> int:
     return value
 
 
-def _common(columns: dict[str, list], origin: Origin, tenant: str | None, contract: dict, other: dict) -> None:
-    """The columns spans and log records share: where they came from, and their attributes."""
-    columns["service_name"].append(origin.service)
-    columns["ingest_tenant"].append(tenant)
-    for name in _CONTRACT:
-        columns[name].append(contract.get(name))
-    columns["attributes"].append(_json(other))
-    origin.append_to(columns)
+def _shared(columns: dict[str, list], origins: list[Origin], tenant: str | None, contracts: list[dict],
+            others: list[dict]) -> None:
+    """The columns spans and log records share (where they came from, and their attributes), filled column by
+    column once the request's records are read: most contract columns are empty for most records."""
+    columns["service_name"] = [origin.service for origin in origins]
+    columns["ingest_tenant"] = [tenant] * len(origins)
+    filled = {name: [None] * len(contracts) for name in _CONTRACT}
+    for row, contract in enumerate(contracts):
+        for name, value in contract.items():
+            filled[name][row] = value
+    columns.update(filled)
+    columns["attributes"] = [_json(other) for other in others]
+    columns["resource_attributes"] = [origin.resource_attributes for origin in origins]
+    columns["scope_name"] = [origin.scope_name for origin in origins]
+    columns["scope_version"] = [origin.scope_version for origin in origins]
+    columns["scope_attributes"] = [origin.scope_attributes for origin in origins]
 
 
 def _frame(columns: dict[str, list], schema: dict) -> pl.DataFrame:
@@ -206,6 +221,9 @@ def _frame(columns: dict[str, list], schema: dict) -> pl.DataFrame:
 
 def _spans(request: Message, tenant: str | None, out: Flattened) -> None:
     columns: dict[str, list] = {name: [] for name in SPAN_SCHEMA}
+    origins: list[Origin] = []
+    contracts: list[dict] = []
+    others: list[dict] = []
     for resource_spans in request.resource_spans:
         for scope_spans in resource_spans.scope_spans:
             origin = _origin(resource_spans.resource, scope_spans.scope)
@@ -234,13 +252,19 @@ def _spans(request: Message, tenant: str | None, out: Flattened) -> None:
                 columns["status_message"].append(span.status.message or None)
                 columns["events"].append(_events(span))
                 columns["links"].append(_links(span))
-                _common(columns, origin, tenant, contract, other)
-                out.accepted += 1
+                origins.append(origin)
+                contracts.append(contract)
+                others.append(other)
+    out.accepted += len(origins)
+    _shared(columns, origins, tenant, contracts, others)
     out.tables[SPANS] = _frame(columns, SPAN_SCHEMA)
 
 
 def _logs(request: Message, tenant: str | None, out: Flattened) -> None:
     columns: dict[str, list] = {name: [] for name in LOG_SCHEMA}
+    origins: list[Origin] = []
+    contracts: list[dict] = []
+    others: list[dict] = []
     for resource_logs in request.resource_logs:
         for scope_logs in resource_logs.scope_logs:
             origin = _origin(resource_logs.resource, scope_logs.scope)
@@ -264,8 +288,11 @@ def _logs(request: Message, tenant: str | None, out: Flattened) -> None:
                 columns["severity_text"].append(record.severity_text or None)
                 columns["event_name"].append(name or None)
                 columns["body"].append(body if isinstance(body, str) or body is None else json.dumps(body, sort_keys=True))
-                _common(columns, origin, tenant, contract, other)
-                out.accepted += 1
+                origins.append(origin)
+                contracts.append(contract)
+                others.append(other)
+    out.accepted += len(origins)
+    _shared(columns, origins, tenant, contracts, others)
     out.tables[LOGS] = _frame(columns, LOG_SCHEMA)
 
 

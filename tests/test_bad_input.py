@@ -128,15 +128,16 @@ def test_records_that_break_the_contract_are_rejected_one_by_one_with_reasons(se
          "endTimeUnixNano": str((1 << 63) + 1)},
         {**_span_json("backwards", span_id="00000000000000d5"), "endTimeUnixNano": "1775433599000000000"},
         _typed_span("00000000000000d6", "qtenancy.billing.seconds", {"intValue": "5"}),
+        _typed_span("00000000000000d8", "qtenancy.job.shots", {"boolValue": True}),
     )
     status, _, reply = _post(url, body, "application/json")
     partial = _partial(reply)
-    assert status == 200 and partial["rejectedSpans"] == "6", partial
+    assert status == 200 and partial["rejectedSpans"] == "7", partial
     message = partial["errorMessage"]
     assert "attribute qtenancy.job.stages must be string[], got int 3" in message
     assert "attribute qtenancy.billing.seconds must be double, got str 'five'" in message
     assert "trace ID is all zero, which OTLP calls invalid" in message
-    assert message.endswith("(and 3 more)")
+    assert message.endswith("(and 4 more)")
     for span, reason in [
         (_span_json("zero span", span_id="0" * 16), "span ID is all zero"),
         ({**_span_json("far future", span_id="00000000000000d4"), "startTimeUnixNano": str(1 << 63),
@@ -150,7 +151,8 @@ def test_records_that_break_the_contract_are_rejected_one_by_one_with_reasons(se
     kept = scan(server.data.store, SPANS).filter(pl.col("span_id") == "00000000000000d6").collect()
     assert kept["qtenancy.billing.seconds"].to_list() == [5.0]
     assert scan(server.data.store, SPANS).filter(pl.col("span_id").is_in(
-        ["00000000000000d1", "00000000000000d2", "00000000000000d4", "00000000000000d5"])).collect().height == 0
+        ["00000000000000d1", "00000000000000d2", "00000000000000d4", "00000000000000d5", "00000000000000d8"])
+    ).collect().height == 0
 
     with grpc.insecure_channel(server.grpc_endpoint) as channel:
         stub = trace_service_pb2_grpc.TraceServiceStub(channel)
