@@ -21,7 +21,6 @@ import os
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from common.durable_files import fsync_directory
 from contract.semconv import ATTRIBUTES, STAGES, Attr, Span
@@ -214,6 +213,8 @@ def conform(frame: pl.DataFrame, table: str) -> pl.DataFrame:
 
 
 def write_atomic(frame: pl.DataFrame, path: Path) -> None:
+    import pyarrow.parquet as pq  # only writers and verifiers load pyarrow, never the read commands
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -230,6 +231,8 @@ def write_atomic(frame: pl.DataFrame, path: Path) -> None:
 
 def read_verified(path: Path) -> pl.DataFrame:
     """A part read whole with every page's CRC checked; raises on any damage."""
+    import pyarrow.parquet as pq
+
     return pl.from_arrow(pq.read_table(path, page_checksum_verification=True))
 
 

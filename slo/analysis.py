@@ -32,6 +32,7 @@ from slo.incidents import find as find_signals
 from slo.noisy_neighbour import attribute
 from slo.report import Analyses, evaluate
 from slo.reproducibility import repeats
+from slo.residuals import residuals
 from slo.sli import Tables, window_start
 from slo.specs import SloSpec, Window
 
@@ -71,18 +72,25 @@ def record_read(data_dir: Path, action: str, tenant: str | None) -> None:
         f"cli:{getpass.getuser()}", action, tenant or "all tenants")
 
 
+def fidelity_findings(jobs: pl.LazyFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Noisy-neighbour findings, and the drifts they do not explain: both read the same residuals, computed once."""
+    errors = residuals(jobs).collect().lazy()
+    neighbours = attribute(jobs, errors=errors)
+    return neighbours, unexplained(detect_drift(jobs, errors=errors), neighbours)
+
+
 def analyses(jobs: pl.LazyFrame, repeated: pl.DataFrame, quotas: dict[str, float], start: datetime,
              end: datetime) -> Analyses:
     """Fairness, starvation, billing, reproducibility, drift and noisy neighbours over one window."""
     table = shares(jobs, quotas, start, end)
-    neighbours = attribute(jobs)
+    neighbours, drifts = fidelity_findings(jobs)
     return Analyses(
         shares=table,
         jain=jain_index(table),
         starvation=starvation_episodes(jobs, STARVATION.bound_seconds, start, end),
         billing=billing_per_tenant(jobs, start, end),
         repeats=repeated,
-        drifts=unexplained(detect_drift(jobs), neighbours),
+        drifts=drifts,
         incidents=neighbours,
     )
 
@@ -107,8 +115,7 @@ def detect(specs: list[SloSpec], tables: Tables, as_of: datetime, done: Analyses
     """Every detector over the tables (or those the report's analyses already ran), and their signals; burn
     alerts over ``windows`` (default: the catalogue's set for 30 days), as the generated rules use them."""
     if done is None:
-        neighbours = attribute(tables.jobs)
-        drifts = unexplained(detect_drift(tables.jobs), neighbours)
+        neighbours, drifts = fidelity_findings(tables.jobs)
         starvation = starvation_episodes(tables.jobs, STARVATION.bound_seconds, as_of - DEFAULT_PERIOD, as_of)
     else:
         neighbours, drifts, starvation = done.incidents, done.drifts, done.starvation

@@ -45,18 +45,19 @@ class DriftParameters:
     chain_gap: str = "1h"
 
 
-def levels(jobs: pl.LazyFrame, params: DriftParameters = DriftParameters()) -> pl.LazyFrame:
+def levels(jobs: pl.LazyFrame, params: DriftParameters = DriftParameters(),
+           errors: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Per backend and bin, over the trailing window: the mean excess error against each circuit's history
     (``level``, with its standard error ``se``), against each circuit's first results under the calibration in
     force (``since_calibration``), and ``growth``, how much the latter grew over the lookback, chained across
-    calibrations (with ``growth_se``)."""
+    calibrations (with ``growth_se``). ``errors`` are the jobs' residuals when the caller has them already."""
     window = timedelta(seconds=parse_duration(params.window))
     circuit = ["backend", "epoch", "circuit_hash"]
     w = pl.col("weight")
     early = pl.col("execute_start") < pl.col("execute_start").min().over(circuit) + window
     reference = (w * pl.col("excess")).filter(early).sum().over(circuit) / w.filter(early).sum().over(circuit)
     binned = (
-        residuals(jobs)
+        (residuals(jobs) if errors is None else errors)
         .with_columns(change=pl.col("excess") - reference)
         .group_by("backend", "control_group", "epoch", bin=pl.col("execute_start").dt.truncate(params.every))
         .agg(sw=w.sum(), swe=(w * pl.col("excess")).sum(), swc=(w * pl.col("change")).sum(), jobs=pl.len())
@@ -99,7 +100,8 @@ def _robust_spread(column: str, precise: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return centre, (values - centre).abs().median().over("backend") * MAD_TO_SD
 
 
-def detect(jobs: pl.LazyFrame, params: DriftParameters = DriftParameters()) -> pl.DataFrame:
+def detect(jobs: pl.LazyFrame, params: DriftParameters = DriftParameters(),
+           errors: pl.LazyFrame | None = None) -> pl.DataFrame:
     """Per backend and drift: onset, detection time (the end of the first bin that crossed), end, and evidence."""
     width = timedelta(seconds=parse_duration(params.every))
     precise = pl.col("jobs") >= params.precise_jobs
@@ -114,7 +116,7 @@ def detect(jobs: pl.LazyFrame, params: DriftParameters = DriftParameters()) -> p
         & (pl.col("level") - level_centre > params.significance * pl.col("se"))
     )
     rising = (pl.col("growth") > params.growth / 3) | (pl.col("level") - level_centre > params.level / 3)
-    flagged = levels(jobs, params).with_columns(
+    flagged = levels(jobs, params, errors).with_columns(
         alarm=(growing | high).fill_null(False), rising=rising.fill_null(False)
     ).with_columns(
         rise=(pl.col("rising") != pl.col("rising").shift(1)).fill_null(True).cum_sum().over("backend"),

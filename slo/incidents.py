@@ -123,7 +123,7 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows:
                 .group_by("episode", "cause_run")
                 .agg(
                     onset=pl.col("time").min(), last_bad=pl.col("time").max(), jobs=pl.len(),
-                    first_job=pl.col("provenance_id").first(),
+                    first_job=pl.col("provenance_id").sort_by("time", "provenance_id", nulls_last=True).first(),
                     backends=_scope("backend"), tenants=_scope("tenant"),
                 )
             )
@@ -189,7 +189,8 @@ def job_failure_signals(jobs: pl.LazyFrame, tolerance: float) -> pl.LazyFrame:
     return pl.concat([
         in_signal_schema(down.group_by("backend", "chain").agg(
             start=pl.col("finished_at").min(), end=pl.col("finished_at").max(), jobs=pl.len(),
-            first_job=pl.col("provenance_id").first(), tenants=pl.col("tenant").drop_nulls().unique().sort(),
+            first_job=pl.col("provenance_id").sort_by("finished_at", "provenance_id").first(),
+            tenants=pl.col("tenant").drop_nulls().unique().sort(),
         ).select(
             signal=pl.lit("backend_down"), **raised(BACKEND_DOWN),
             backends=pl.concat_list("backend"), tenants="tenants", start="start", detected_at="start", end="end",

@@ -221,10 +221,12 @@ def _episodes(windows: pl.LazyFrame, params: NeighbourParameters) -> pl.DataFram
         detected_at=pl.col("first_alarm") + width).collect()
 
 
-def attribute(jobs: pl.LazyFrame, params: NeighbourParameters = NeighbourParameters()) -> pl.DataFrame:
+def attribute(jobs: pl.LazyFrame, params: NeighbourParameters = NeighbourParameters(),
+              errors: pl.LazyFrame | None = None) -> pl.DataFrame:
     """Findings: per victim tenant, backend and episode, the suspect tenant (its workload and the backends it
-    ran on), when it began, was detected and ended, and the evidence."""
-    errors = residuals(jobs).collect().lazy()
+    ran on), when it began, was detected and ended, and the evidence. ``errors`` are the jobs' residuals when
+    the caller has them already."""
+    errors = residuals(jobs).collect().lazy() if errors is None else errors
     exposed = exposures(jobs, errors).collect().lazy()
     episodes = _episodes(slopes(errors, exposed, params), params)
     if episodes.is_empty():

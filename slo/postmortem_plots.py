@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402  (the backend must be chosen first)
 import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from contract.alert_catalogue import default_burn_windows  # noqa: E402
 from contract.durations import format_duration  # noqa: E402
@@ -95,6 +96,7 @@ def burn_plot(pm: Postmortem, specs: list[SloSpec]) -> Plot | None:
                      label=f"page threshold {format_duration(alert.long_seconds)}/"
                            f"{format_duration(alert.short_seconds)}: {factor:g}")
     axes.set_yscale("symlog", linthresh=1)
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     axes.set_ylim(bottom=0)
     axes.set_ylabel("burn rate")
     _shade(axes, pm)

@@ -174,12 +174,17 @@ def root_cause(pm: Postmortem) -> list[str]:
     return lines
 
 
-def _data_uri(plot: Plot) -> str:
-    return "data:image/png;base64," + base64.b64encode(plot.png).decode("ascii")
+def _plot_file(plot: Plot) -> str:
+    return f"plots/{plot.name}.png"
 
 
 def to_html(pm: Postmortem, plots: list[Plot]) -> str:
-    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown(pm, plots, _data_uri))
+    """The postmortem as one HTML file, its plots inlined as data URIs once the markdown is rendered (parsing
+    the images' base64 as markdown would take longer than the rest of the document)."""
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown(pm, plots, _plot_file))
+    for plot in plots:
+        body = body.replace(f'src="{_plot_file(plot)}"',
+                            f'src="data:image/png;base64,{base64.b64encode(plot.png).decode("ascii")}"')
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f"<title>{html.escape(pm.title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}</body>\n</html>\n")
 
@@ -190,7 +195,7 @@ def write(pm: Postmortem, plots: list[Plot], out: Path) -> dict[str, Path]:
     paths = {"markdown": out / "postmortem.md", "html": out / "postmortem.html", "jobs": out / "affected_jobs.csv"}
     for plot in plots:
         (out / "plots" / f"{plot.name}.png").write_bytes(plot.png)
-    paths["markdown"].write_text(markdown(pm, plots, lambda p: f"plots/{p.name}.png") + "\n")
+    paths["markdown"].write_text(markdown(pm, plots, _plot_file) + "\n")
     paths["html"].write_text(to_html(pm, plots))
     pm.affected_jobs.write_csv(paths["jobs"], datetime_format="%Y-%m-%dT%H:%M:%S%.6fZ")
     return paths
