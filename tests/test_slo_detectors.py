@@ -252,3 +252,25 @@ def test_an_outage_is_what_the_backend_reported_whether_or_not_a_job_failed():
     assert set(found["alert"]) == {"QtenancyBackendDown"} and set(found["signal"]) == {"backend_down"}
     assert outage_signals(None, T0).collect().is_empty()
     assert outage_signals(pl.DataFrame(schema=BACKEND_STATUS_SCHEMA).lazy(), T0).collect().is_empty()
+
+
+def test_signals_and_their_example_jobs_do_not_depend_on_the_order_jobs_are_stored_in(game_day_store):
+    """Odd input tried: the same correlated jobs in the opposite row order, as another compaction could leave
+    them. Every signal, its example job included, must come out the same, so a postmortem is the same bytes."""
+    from dataclasses import replace
+
+    from contract.billing import BillingTerms
+    from slo.analysis import detect as detect_all
+    from slo.analysis import store_tables
+    from slo.report import data_end
+    from slo.shipped import shipped_specs
+    from slo.spec_files import load_all
+
+    specs = load_all([shipped_specs()])
+    tables = store_tables(game_day_store, BillingTerms())
+    as_of = data_end(tables)
+    stored = detect_all(specs, tables, as_of).signals
+    reversed_jobs = replace(tables, jobs=tables.jobs.collect().reverse().lazy())
+    again = detect_all(specs, reversed_jobs, as_of).signals
+    assert stored.height > 0 and stored["first_job"].null_count() < stored.height
+    assert again.equals(stored), pl.concat([stored, again]).unique(keep="none")
