@@ -219,20 +219,21 @@ def backend_status_from(logs: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-BUCKET_SPANS = 1_000_000
+BUCKET_SPANS = 2_000_000
 """Spans correlated at once: a larger store is correlated a share of its provenance IDs at a time, so memory
-holds one share's spans (and the jobs table), not the store's."""
+holds one share's spans (and the jobs table), not the store's. Each share is a scan of every part, so the
+shares are as large as memory allows: 2 M spans (about 200 k jobs) hold well under a gigabyte at once."""
 
 
 def _jobs_in_buckets(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.DataFrame:
-    """``jobs_from`` evaluated one share of the provenance IDs at a time (every record of a job is in its share)."""
+    """``jobs_from`` evaluated one share of the provenance IDs at a time (every record of a job is in its share),
+    in no particular order: the upsert sorts each day it writes."""
     buckets = max(1, -(-spans.select(pl.len()).collect().item() // BUCKET_SPANS))
     if buckets == 1:
         return jobs_from(spans, logs).collect(engine="in-memory")
     share = pl.col(Attr.PROVENANCE_ID.value).hash(seed=0) % buckets
-    jobs = pl.concat([jobs_from(spans.filter(share == k), logs.filter(share == k)).collect(engine="in-memory")
+    return pl.concat([jobs_from(spans.filter(share == k), logs.filter(share == k)).collect(engine="in-memory")
                       for k in range(buckets)], rechunk=False)
-    return jobs.sort("submitted_at", "provenance_id", nulls_last=True)
 
 
 @dataclass(frozen=True)

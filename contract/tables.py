@@ -218,7 +218,8 @@ def write_atomic(frame: pl.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        pq.write_table(frame.to_arrow(), tmp, compression="zstd", compression_level=3, write_statistics=True,
+        arrow = frame.to_arrow(compat_level=pl.CompatLevel.newest())  # string views as they are, not copied
+        pq.write_table(arrow, tmp, compression="zstd", compression_level=3, write_statistics=True,
                        write_page_checksum=True)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
