@@ -39,11 +39,15 @@ def percent(fraction: float, decimals: int = 1) -> str:
 
 
 def duration(seconds: float) -> str:
-    """A span of time in the two largest units that matter: 6 h 10 min, 3 d 4 h, 12 min, 45 s, 1.2 s."""
+    """A span of time in the two largest units that matter: 6 h 10 min, 3 d 4 h, 12 min, 1 min 40 s, 45 s, 1.2 s,
+    0 s (seconds count below ten minutes, where a rounded minute would be off by a third)."""
     if math.isnan(seconds):
         return "n/a"
     if seconds < 60:
-        return f"{seconds:.1f} s" if seconds < 10 else f"{round(seconds)} s"
+        return f"{seconds:.1f} s" if seconds < 10 and seconds != int(seconds) else f"{round(seconds)} s"
+    if seconds < 600:
+        whole, rest = divmod(round(seconds), 60)
+        return f"{whole} min {rest:02d} s" if rest else f"{whole} min"
     minutes = round(seconds / 60)
     days, minutes = divmod(minutes, 1440)
     hours, minutes = divmod(minutes, 60)
