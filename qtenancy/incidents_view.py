@@ -21,7 +21,7 @@ def incidents_table(title: str, found: pl.DataFrame, scored: pl.DataFrame | None
     columns = ["incident", "severity", "began", "time to detect", "time to resolve", "scope", "alerts"]
     if scored is not None:
         faults = scored.explode("incidents").group_by("incidents").agg(pl.col("fault").sort())
-        found = found.join(faults, left_on="incident", right_on="incidents", how="left")
+        found = found.join(faults, left_on="incident", right_on="incidents", how="left", maintain_order="left")
         columns.append("injected fault")
     for column in columns:
         table.add_column(column, justify="right" if column.startswith("time") else "left",

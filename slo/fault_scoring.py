@@ -134,7 +134,8 @@ def summary(scored: pl.DataFrame, spurious: pl.DataFrame) -> pl.DataFrame:
     fps = spurious.lazy().group_by("kind").agg(false_positives=pl.len())
     return (
         pl.LazyFrame({"kind": list(order)})
-        .join(faults, on="kind", how="left").join(fps, on="kind", how="left")
+        .join(faults, on="kind", how="left", maintain_order="left")
+        .join(fps, on="kind", how="left", maintain_order="left")
         .with_columns(pl.col("faults", "found", "false_positives").fill_null(0).cast(pl.Int64))
         .filter((pl.col("faults") > 0) | (pl.col("false_positives") > 0))
         .select("kind", "faults", "found", missed=pl.col("faults") - pl.col("found"), false_positives="false_positives",

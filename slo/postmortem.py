@@ -276,7 +276,8 @@ def build(tables: Tables, scope: Scope, signals: pl.DataFrame, specs: list[SloSp
         billing_per_tenant(in_scope, scope.start, scope.end, tolerance)
         .drop("jobs", "misbilled_jobs")
         .join(hurt.filter(pl.col("reasons").str.contains("failed")).group_by("tenant")
-              .agg(billed_for_failed_seconds=pl.col("billed_seconds").fill_null(0.0).sum()), on="tenant", how="left")
+              .agg(billed_for_failed_seconds=pl.col("billed_seconds").fill_null(0.0).sum()), on="tenant", how="left",
+              maintain_order="left")
         .with_columns(pl.col("billed_for_failed_seconds").fill_null(0.0))
     )
     if tenants:

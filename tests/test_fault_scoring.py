@@ -71,6 +71,8 @@ def test_a_fault_is_found_only_by_its_own_kind_in_its_place_after_it_began():
     assert scored["minutes_to_detect"].to_list() == [80.0, 20.0, 35.0], "each the time of the signal that found it"
     by_kind = summary(scored, spurious)
     assert by_kind["found"].to_list() == [1, 1, 1] and by_kind["false_positives"].to_list() == [0, 0, 0]
+    assert by_kind["kind"].to_list() == ["calibration_drift", "noisy_neighbour", "billing_discrepancy"], \
+        "kinds in the catalogue's order (F1, F4, F5), the same each run"
 
 
 def test_faults_of_one_kind_get_ids_of_their_own():
