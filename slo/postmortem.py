@@ -17,6 +17,7 @@ from datetime import datetime
 
 import polars as pl
 
+from common.readable import minutes
 from contract.alert_catalogue import STARVATION
 from contract.billing import misbilled
 from slo.billing import per_tenant as billing_per_tenant
@@ -191,7 +192,8 @@ def _timeline(tables: Tables, scope: Scope, found: pl.DataFrame, signals: pl.Dat
         signals.lazy().select(at="detected_at", event=pl.format("{} fires ({})", "alert", "severity"),
                               detail="evidence", reference="first_job"),
         found.lazy().select(at="resolved_at", event=pl.format("{}: resolved", "incident"),
-                            detail=pl.format("{} min after detection", pl.col("minutes_to_resolve").round(0)),
+                            detail=pl.format("{} after detection", pl.col("minutes_to_resolve").map_elements(
+                                minutes, return_dtype=pl.String)),
                             reference=pl.lit(None, pl.String)),
         tables.calibrations.filter(pl.col("backend").is_in(backends), pl.col("ended_at").is_between(scope.start, scope.end))
         .select(

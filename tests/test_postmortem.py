@@ -152,6 +152,7 @@ def test_postmortem_sections_numbers_and_determinism(game_day_dir, tmp_path):
         assert heading in text, heading
     assert "Cause: startup, named by the noisy-neighbour detector" in text
     assert "| INC-20261106-0900 | ticket | 2026-11-06 09:00 | 2026-11-06 09:10 | 2026-11-06 15:20 | 10 min | 6 h 10 min |" in text
+    assert "| 2026-11-06 15:20 | INC-20261106-0900: resolved | 6 h 10 min after detection |" in text
     assert "| uni-lab | manila |" in text and "| startup |" in text   # the suspects table: victim, backend, window, suspect
     hurt = pl.read_csv(tmp_path / "a" / "affected_jobs.csv")
     assert hurt["backend"].unique().to_list() == ["manila"]
