@@ -122,7 +122,7 @@ def markdown(pm: Postmortem, plots: list[Plot], image: Callable[[Plot], str]) ->
     lines += ["## Impact", "", "### Affected tenants", "",
               f"Jobs in scope, and those affected (reasons: failed, telemetry incomplete, misbilled, waited over an hour, "
               f"fidelity under {DEGRADED_RATIO:.0%} of prediction). Every affected job is listed in `affected_jobs.csv`.", "",
-              _table(_with_ids(pm.affected, pm, "first_job")), "",
+              _table(_with_ids(_percentages(pm.affected, "share"), pm, "first_job")), "",
               "### Error budget", "",
               "Bad events in the window, and the share of each SLO's error budget (over its whole window) they spent.", "",
               _table(_percentages(pm.budget, "objective", "budget_burned", "budget_remaining")), "",

@@ -117,6 +117,17 @@ def _postmortem(data: Path, out: Path, *args: str):
     return _cli("postmortem", "--data-dir", str(data), "-o", str(out), *args)
 
 
+def test_an_incident_of_one_instant_has_its_postmortem_too(game_day_dir, tmp_path):
+    """Odd input: an incident whose impact began and ended with one job (fintech's result under its floor on
+    perth after F1); `postmortem --incident` takes the ID as `incidents list` gave it, not as an empty window."""
+    data, _ = game_day_dir
+    instant = [i for i in _incidents(data)["incidents"] if i["start"] == i["resolved_at"]]
+    assert instant, "the game day has one"
+    done = _postmortem(data, tmp_path, "--incident", instant[0]["incident"])
+    assert done.exit_code == 0, done.output
+    assert f"{instant[0]['incident']}: resolved | 0 s after detection" in (tmp_path / "postmortem.md").read_text()
+
+
 def test_postmortem_of_each_fault_window_names_it_as_the_ground_truth_records_it(game_day_dir, game_day, tmp_path):
     data, truth = game_day_dir
     for fault in game_day.ground_truth["faults"]:
@@ -181,6 +192,7 @@ def test_one_postmortems_counts_agree_across_summary_tables_and_csv(game_day_dir
     assert f"{hurt.height:,} job(s) of {len(per_tenant)} tenant(s) were affected" in text
     table = _section_table(text, "### Affected tenants")
     assert {row["tenant"]: int(row["affected"]) for row in table} == per_tenant
+    assert all(row["share"] == f"{int(row['affected']) / int(row['jobs'].replace(',', '')):.1%}" for row in table), table
     for reason in ("failed", "telemetry_incomplete", "misbilled", "starved", "degraded"):
         in_csv = hurt.filter(pl.col("reasons").str.split(",").list.contains(reason)).height
         assert sum(int(row[reason]) for row in table) == in_csv, reason

@@ -57,7 +57,7 @@ def postmortem(
     if start is None or end is None:
         raise typer.BadParameter("give --from and --to, or --incident", param_hint="--from/--to")
     scope = Scope(instant(start, "--from"), instant(end, "--to"), backend, tenant, alert, incident)
-    if scope.end <= scope.start:
+    if scope.end < scope.start or (scope.end == scope.start and incident is None):
         raise typer.BadParameter(f"--to ({end}) must be after --from ({start})", param_hint="--to")
     for path in write_postmortem(specs, tables, detections, scope, faults, out, viewer).values():
         console.print(f"  {path}", highlight=False)
