@@ -116,8 +116,8 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows:
                 .join(_hot_since(rates, own, severity), left_on=["group", "start"], right_on=["group", "at"])
             )
             bursts = chains(found.join(bad, on="group")
-                             .filter(pl.col("time") > pl.col("since"), pl.col("time") <= pl.col("end"))
-                             .sort("time", "provenance_id", nulls_last=True), "episode", "time", CHAIN_GAP)
+                            .filter(pl.col("time") > pl.col("since"), pl.col("time") <= pl.col("end")),
+                            "episode", "time", CHAIN_GAP)
             driven = (
                 bursts.join(_cause_runs(bursts), on=["episode", "chain"])
                 .group_by("episode", "cause_run")
