@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
+from collector.day_upsert import spill, upsert
 from collector.store import quarantine_part, unreadable
 from contract.billing import METER_COLUMNS
 from contract.semconv import STAGES, Attr, Event, Span, Stage
@@ -27,6 +28,7 @@ from contract.tables import (
     CALIBRATION_SCHEMA,
     CALIBRATIONS,
     CORRELATED,
+    DERIVED,
     JOB_SCHEMA,
     JOBS,
     LOGS,
@@ -37,10 +39,8 @@ from contract.tables import (
     read_backend_status,
     read_calibrations,
     read_jobs,
-    read_verified,
     scan_raw,
     stage_names,
-    write_atomic,
 )
 
 JOB_SPAN_PREFIX = f"{Span.JOB.value}."
@@ -219,21 +219,24 @@ def backend_status_from(logs: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-BUCKET_SPANS = 2_000_000
+BUCKET_SPANS = 1_500_000
 """Spans correlated at once: a larger store is correlated a share of its provenance IDs at a time, so memory
-holds one share's spans (and the jobs table), not the store's. Each share is a scan of every part, so the
-shares are as large as memory allows: 2 M spans (about 200 k jobs) hold well under a gigabyte at once."""
+holds one share's spans and jobs, not the store's. Each share is a scan of every new part, so shares are as
+large as the memory bound allows: 1.5 M spans (about 140 k jobs) take about a gigabyte at the peak."""
+
+SPILL = ".correlating"
+"""Where rebuilt rows wait, a file per share and day, until they are merged into the tables' days
+(``collector.day_upsert``)."""
 
 
-def _jobs_in_buckets(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.DataFrame:
+def _jobs_in_shares(spans: pl.LazyFrame, logs: pl.LazyFrame, to: Path) -> None:
     """``jobs_from`` evaluated one share of the provenance IDs at a time (every record of a job is in its share),
-    in no particular order: the upsert sorts each day it writes."""
-    buckets = max(1, -(-spans.select(pl.len()).collect().item() // BUCKET_SPANS))
-    if buckets == 1:
-        return jobs_from(spans, logs).collect(engine="in-memory")
-    share = pl.col(Attr.PROVENANCE_ID.value).hash(seed=0) % buckets
-    return pl.concat([jobs_from(spans.filter(share == k), logs.filter(share == k)).collect(engine="in-memory")
-                      for k in range(buckets)], rechunk=False)
+    each share's jobs spilled by day."""
+    shares = max(1, -(-spans.select(pl.len()).collect().item() // BUCKET_SPANS))
+    share = pl.col(Attr.PROVENANCE_ID.value).hash(seed=0) % shares
+    for k in range(shares):
+        jobs = jobs_from(spans.filter(share == k), logs.filter(share == k)).collect(engine="in-memory")
+        spill(jobs, to, f"share-{k}", "submitted_at")
 
 
 @dataclass(frozen=True)
@@ -272,30 +275,6 @@ def _table(store: Path, name: str) -> pl.LazyFrame | None:
         return {JOBS: read_jobs, CALIBRATIONS: read_calibrations, BACKEND_STATUS: read_backend_status}[name](store)
     except FileNotFoundError:
         return None
-
-
-def _upsert(store: Path, name: str, key: str, time_column: str, rebuilt: pl.DataFrame) -> int:
-    """Replace the rows of ``rebuilt``'s keys in table ``name`` (day-partitioned), rewriting only touched days."""
-    if rebuilt.is_empty():
-        return 0
-    day = pl.col(time_column).dt.strftime("%Y-%m-%d").fill_null("unknown")
-    existing = _table(store, name)
-    keys = rebuilt.select(key)
-    days = set(rebuilt.select(day).to_series().to_list())
-    if existing is not None:
-        days |= set(existing.join(keys.lazy(), on=key, how="semi").select(day).collect().to_series().to_list())
-    for d in sorted(days):
-        path = store / name / f"day={d}" / f"{name}.parquet"
-        fresh = rebuilt.filter(day == d)
-        if path.exists():
-            kept = read_verified(path).join(keys, on=key, how="anti")
-            fresh = pl.concat([kept, fresh], how="vertical_relaxed")
-        fresh = fresh.sort(time_column, key, nulls_last=True)
-        if fresh.is_empty():
-            path.unlink()
-        else:
-            write_atomic(fresh, path)
-    return rebuilt.height
 
 
 def _touched(store: Path, new: list[str], table: str, select: pl.Expr, where: pl.Expr | None = None) -> pl.DataFrame:
@@ -364,9 +343,19 @@ def _correlate(store: Path) -> Correlation:
         changed = _touched(store, new, SPANS, pl.col("trace_id"), pl.col("name") == Span.CALIBRATION.value)
         calibrations = calibrations_from(scan_raw(store, SPANS, _holding(store, SPANS, changed))).join(
             changed.lazy().rename({"trace_id": "calibration_trace_id"}), on="calibration_trace_id", how="semi")
-    jobs_rebuilt = _upsert(store, JOBS, "provenance_id", "submitted_at", _jobs_in_buckets(spans, logs))
-    calibrations_rebuilt = _upsert(store, CALIBRATIONS, "calibration_trace_id", "ended_at", calibrations.collect())
-    statuses_rebuilt = _upsert(store, BACKEND_STATUS, "status_key", "at", statuses.collect())
+    spilled = store / SPILL
+    shutil.rmtree(spilled, ignore_errors=True)
+    try:
+        _jobs_in_shares(spans, logs, spilled / JOBS)
+        spill(calibrations.collect(), spilled / CALIBRATIONS, "rebuilt", "ended_at")
+        spill(statuses.collect(), spilled / BACKEND_STATUS, "rebuilt", "at")
+        jobs_rebuilt, calibrations_rebuilt, statuses_rebuilt = (
+            upsert(store / table, key, time_column, spilled / table, _table(store, table), DERIVED[table])
+            for table, key, time_column in ((JOBS, "provenance_id", "submitted_at"),
+                                            (CALIBRATIONS, "calibration_trace_id", "ended_at"),
+                                            (BACKEND_STATUS, "status_key", "at")))
+    finally:
+        shutil.rmtree(spilled, ignore_errors=True)
     tmp = state_path.with_name(f".{CORRELATED}.tmp")
     tmp.write_text(json.dumps(current, indent=0, sort_keys=True))
     tmp.replace(state_path)

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from collector.wal import (
     Corruption,
@@ -25,7 +23,7 @@ from collector.wal import (
     sequence_of,
 )
 from contract.data_dir import AUDIT_LOG, STORE
-from contract.tables import IDENTITY, write_partitioned
+from contract.tables import IDENTITY, verified_row_groups, write_partitioned
 
 
 @dataclass(frozen=True)
@@ -95,13 +93,10 @@ def unreadable(path: Path) -> str | None:
     It is read a row group at a time and the memory Arrow's allocator kept is handed back, so checking a
     store's parts costs one row group of memory, not the parts'."""
     try:
-        part = pq.ParquetFile(path, page_checksum_verification=True)
-        for group in range(part.num_row_groups):
-            part.read_row_group(group)
+        for _ in verified_row_groups(path):
+            pass
     except Exception as exc:  # noqa: BLE001 (any reader complaint means the part cannot be trusted)
         return f"{type(exc).__name__}: {exc}"
-    finally:
-        pa.default_memory_pool().release_unused()
     return None
 
 

@@ -18,6 +18,7 @@ instead of yielding wrong rows.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -212,15 +213,31 @@ def conform(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     )
 
 
+ROW_GROUP_ROWS = 131_072
+"""Rows a part's row group holds at most: a part is written, and checked when read back, a row group at a time."""
+
+
 def write_atomic(frame: pl.DataFrame, path: Path) -> None:
+    write_row_groups((frame.slice(start, ROW_GROUP_ROWS) for start in range(0, max(frame.height, 1), ROW_GROUP_ROWS)),
+                     path)
+
+
+def write_row_groups(groups: Iterable[pl.DataFrame], path: Path) -> None:
+    """Write ``groups`` (at least one, each in the part's schema) durably as one part, to a temporary name renamed
+    when complete: a part made a slice at a time is never in memory whole."""
     import pyarrow.parquet as pq  # only writers and verifiers load pyarrow, never the read commands
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        arrow = frame.to_arrow(compat_level=pl.CompatLevel.newest())  # string views as they are, not copied
-        pq.write_table(arrow, tmp, compression="zstd", compression_level=3, write_statistics=True,
-                       write_page_checksum=True)
+        writer = None
+        for rows in groups:
+            table = rows.to_arrow(compat_level=pl.CompatLevel.newest())  # string views as they are, not copied
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema, compression="zstd", compression_level=3,
+                                          write_statistics=True, write_page_checksum=True)
+            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        writer.close()
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -230,11 +247,17 @@ def write_atomic(frame: pl.DataFrame, path: Path) -> None:
     fsync_directory(path.parent)
 
 
-def read_verified(path: Path) -> pl.DataFrame:
-    """A part read whole with every page's CRC checked; raises on any damage."""
+def verified_row_groups(path: Path) -> Iterator[pl.DataFrame]:
+    """A part's row groups, one at a time, with every page's CRC checked; raises on any damage."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pl.from_arrow(pq.read_table(path, page_checksum_verification=True))
+    part = pq.ParquetFile(path, page_checksum_verification=True)
+    try:
+        for group in range(part.num_row_groups):
+            yield pl.from_arrow(part.read_row_group(group))
+    finally:
+        pa.default_memory_pool().release_unused()
 
 
 def write_partitioned(frame: pl.DataFrame, root: Path, table: str, part: str) -> list[Path]:
