@@ -23,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.emulator import month_scenario
+from bench.month_scenario import month_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 JOBS_PER_DAY = 74_607

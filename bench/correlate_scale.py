@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.emulator import month_scenario
+from bench.month_scenario import month_scenario
 from bench.usage import PeakRss, cpu_seconds
 from common.readable import count, duration, size
 

@@ -14,44 +14,8 @@ os.environ.setdefault("POLARS_MAX_THREADS", "1")
 
 import time  # noqa: E402
 
+from bench.month_scenario import month_scenario  # noqa: E402
 from emulator.run import emulate  # noqa: E402
-from emulator.scenario import Scenario  # noqa: E402
-
-DEVICES = [
-    "FakeManilaV2", "FakeQuitoV2", "FakeLimaV2", "FakeBelemV2",
-    "FakeNairobiV2", "FakePerth", "FakeLagosV2", "FakeJakartaV2",
-]
-FAMILIES = ["ghz", "qft", "random_layered"]
-PRIORITIES = ["batch", "standard", "interactive"]
-POLICIES = ["balanced", "best_fidelity", "cheapest"]
-
-
-def month_scenario(days: float) -> Scenario:
-    backends = [
-        {"name": f"qpu{i}", "device": d, "control_group": f"rack-{i // 2}", "price_per_second": 1.0 + 0.2 * (i % 3)}
-        for i, d in enumerate(DEVICES)
-    ]
-    tenants = [
-        {
-            "id": f"tenant{i:02d}",
-            "namespace": f"ns{i % 5}",
-            "api_key": f"tenant{i:02d}-key-0123456789",
-            "quota_share": 0.05,
-            "priority": PRIORITIES[i % 3],
-            "cost_policy": POLICIES[i % 3],
-            "workloads": [
-                {
-                    "name": f"w{i}",
-                    "arrival": {"rate_per_hour": 60 + 10 * (i % 5), "diurnal_amplitude": 0.5},
-                    "circuits": {"family": FAMILIES[i % 3], "qubits": [3, 4, 5], "variants": 2, "layers": 4},
-                    "shots": [1000, 2000, 4000],
-                    "repetitions": 1 + i % 3,
-                }
-            ],
-        }
-        for i in range(20)
-    ]
-    return Scenario.model_validate({"name": "bench-month", "days": days, "backends": backends, "tenants": tenants})
 
 
 def main() -> None:

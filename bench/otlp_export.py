@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 import psutil
 
-from bench.emulator import month_scenario
+from bench.month_scenario import month_scenario
 from bench.usage import PeakRss, cpu_seconds
 from common.readable import count, rate, size
 

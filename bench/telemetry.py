@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.emulator import month_scenario
+from bench.month_scenario import month_scenario
 
 
 def _receive(ready, stop, counts) -> None:
