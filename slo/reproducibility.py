@@ -26,9 +26,10 @@ def repeats(jobs: pl.LazyFrame) -> pl.DataFrame:
             runs=pl.len(),
             mean_fidelity=pl.col("measured_fidelity").mean(),
             spread=pl.col("measured_fidelity").std(),
-            sum_squares=((pl.col("measured_fidelity") - pl.col("measured_fidelity").mean()) ** 2).sum(),
         )
         .filter(pl.col("runs") >= 2)
+        # squared deviations from the spread: summing them within each group held every run in memory
+        .with_columns(sum_squares=pl.col("spread") ** 2 * (pl.col("runs") - 1))
         .with_columns(shot_noise_sd=(pl.col("mean_fidelity") * (1 - pl.col("mean_fidelity")) / pl.col("shots")).sqrt())
         .with_columns(statistic=pl.col("sum_squares") / pl.col("shot_noise_sd") ** 2)
         .sort(*REPEAT_KEY)

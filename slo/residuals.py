@@ -27,14 +27,17 @@ MAD_TO_SD = 1.4826
 
 def residuals(jobs: pl.LazyFrame) -> pl.LazyFrame:
     """Per executed job with both fidelities: ``excess`` against its circuit's usual on its backend (positive is
-    worse) and its ``weight``; ``epoch`` is the calibration it ran under (-1 when the broker does not say)."""
+    worse) and its ``weight``; ``epoch`` is the calibration it ran under (-1 when the broker does not say). Rows
+    are numbered (``result``) rather than carrying their provenance IDs: months of results are held in memory
+    at once, and a 32-character ID is most of a row."""
     lost = -(pl.col("measured_fidelity") / pl.col("predicted_fidelity")).log()
     depth = (-pl.col("predicted_fidelity").log()).clip(lower_bound=MIN_DEPTH)
     results = (
         jobs.filter(pl.col("measured_fidelity") > 0, pl.col("predicted_fidelity") > 0,
                     pl.col("execute_start").is_not_null(), pl.col("backend").is_not_null())
-        .select("provenance_id", "tenant", "backend", "control_group", "circuit_hash", "circuit_family",
+        .select("tenant", "backend", "control_group", "circuit_hash", "circuit_family",
                 "execute_start", "execute_end", epoch=pl.col("calibration_id").fill_null(-1), relative=lost / depth)
+        .with_row_index("result")
     )
 
     def usual(*by: str) -> pl.LazyFrame:
