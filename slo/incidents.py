@@ -102,14 +102,14 @@ def burn_signals(specs: list[SloSpec], tables: Tables, as_of: datetime, windows:
         if spec.sli is None or CATALOGUE[spec.sli].no_burn_alerts:
             continue
         try:
-            stream = events(spec, tables, as_of, carry=CARRIED).collect()
+            bad = events(spec, tables, as_of, carry=CARRIED).filter(~pl.col("good")).collect()
         except NotComputable:
             continue
-        stream = stream.with_columns(pl.lit(None, pl.String).alias(c) for c in CARRIED if c not in stream.columns).lazy()
+        bad = bad.with_columns(pl.lit(None, pl.String).alias(c) for c in CARRIED if c not in bad.columns).lazy()
         own = spec.rules.burn_windows(windows) if spec.rules is not None else windows
-        rates = burn_rates(stream, spec.objective, window_start(spec.window, as_of), as_of, own,
+        # the rates read every event, but only the bad ones are held with the jobs they name
+        rates = burn_rates(events(spec, tables, as_of), spec.objective, window_start(spec.window, as_of), as_of, own,
                            min_events=spec.min_events)
-        bad = stream.filter(~pl.col("good"))
         for severity in (Severity.PAGE.value, Severity.TICKET.value):
             found = (
                 episodes(rates, severity).lazy().with_row_index("episode")
