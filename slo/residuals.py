@@ -29,7 +29,7 @@ def residuals(jobs: pl.LazyFrame) -> pl.LazyFrame:
     """Per executed job with both fidelities: ``excess`` against its circuit's usual on its backend (positive is
     worse) and its ``weight``; ``epoch`` is the calibration it ran under (-1 when the broker does not say). Rows
     are numbered (``result``) rather than carrying their provenance IDs: months of results are held in memory
-    at once, and a 32-character ID is most of a row."""
+    at once, and a 32-character ID was the largest part of a row."""
     lost = -(pl.col("measured_fidelity") / pl.col("predicted_fidelity")).log()
     depth = (-pl.col("predicted_fidelity").log()).clip(lower_bound=MIN_DEPTH)
     results = (
