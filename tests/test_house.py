@@ -214,3 +214,14 @@ def test_the_wheel_installs_into_a_clean_venv_and_runs_from_another_directory(tm
     assert (elsewhere / "run" / "jobs.parquet").exists() and (elsewhere / "run" / "ground_truth.json").exists()
     version = subprocess.run([*qtenancy, "--version"], capture_output=True, text=True, cwd=elsewhere, env=env)
     assert version.stdout.startswith("qtenancy 0.")
+
+
+@pytest.mark.parametrize("module", ["bench.correlate_scale", "bench.demo", "bench.collector"])
+def test_a_benchmark_of_qtenancy_commands_does_not_pin_them_to_one_thread(module):
+    """bench.emulator runs polars on one thread on purpose; a benchmark that times qtenancy's commands in child
+    processes must not inherit that through an import (correlate_scale did, and measured them 40% slow)."""
+    env = {k: v for k, v in os.environ.items() if k != "POLARS_MAX_THREADS"}
+    shown = subprocess.run([sys.executable, "-c", f"import os, {module}; print(os.environ.get('POLARS_MAX_THREADS'))"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert shown.stdout.strip() == "None"
