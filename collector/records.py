@@ -152,12 +152,17 @@ def _origin(resource, scope) -> Origin:
 
 
 def _events(span) -> str | None:
-    """Span events (an exception is one, with ``exception.*`` attributes), in order."""
+    """Span events (an exception is one, with ``exception.*`` attributes), in order; None when it has none, without
+    building anything (most spans have none)."""
+    if not span.events:
+        return None
     return _json([{"time_ns": e.time_unix_nano, "name": e.name,
                    "attributes": _attributes(e.attributes)} for e in span.events])
 
 
 def _links(span) -> str | None:
+    if not span.links:
+        return None
     return _json([{"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex(),
                    "attributes": _attributes(link.attributes)} for link in span.links])
 
@@ -250,8 +255,8 @@ def _spans(request: Message, tenant: str | None, out: Flattened) -> None:
                 columns["end_ns"].append(end)
                 columns["status_code"].append(span.status.code)
                 columns["status_message"].append(span.status.message or None)
-                columns["events"].append(_events(span) if span.events else None)
-                columns["links"].append(_links(span) if span.links else None)
+                columns["events"].append(_events(span))
+                columns["links"].append(_links(span))
                 origins.append(origin)
                 contracts.append(contract)
                 others.append(other)
