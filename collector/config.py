@@ -44,6 +44,9 @@ class Limits(Strict):
         30.0, gt=0, description="a connection that has not sent a whole request head by then is closed")
     body_timeout_seconds: float = Field(60.0, gt=0, description="408 when a request body takes longer to arrive")
     decode_workers: int = Field(4, ge=1, le=64, description="threads that decode and check requests off the event loop")
+    decode_processes: int = Field(
+        0, ge=0, le=64, description="processes that decode and check request bodies, so a busy collector uses more "
+                                    "than one core (0: the decode threads do it)")
 
 
 class Tokens(Strict):
@@ -96,7 +99,9 @@ def fingerprint(config: CollectorConfig) -> dict:
     }
 
 
-def load_config(path: Path | None, **overrides) -> CollectorConfig:
+def load_config(path: Path | None, limits: dict | None = None, **overrides) -> CollectorConfig:
+    """The file's configuration with ``overrides`` (options given on the command line) on top, and ``limits`` on
+    top of the file's limits."""
     data: dict = {}
     if path is not None:
         try:
@@ -108,6 +113,9 @@ def load_config(path: Path | None, **overrides) -> CollectorConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: collector config must be a mapping")
     data.update({k: v for k, v in overrides.items() if v is not None})
+    chosen = {k: v for k, v in (limits or {}).items() if v is not None}
+    if chosen and isinstance(data.get("limits", {}), dict):
+        data["limits"] = {**data.get("limits", {}), **chosen}
     try:
         return CollectorConfig.model_validate(data)
     except ValidationError as exc:

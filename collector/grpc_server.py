@@ -13,13 +13,13 @@ from concurrent import futures
 import grpc
 
 from collector.config import Limits
+from collector.decoding import DecoderLost
 from collector.ingest import Ingestor, OverBurst, RateLimited
 from collector.otlp_payload import (
     CODECS,
     PROTOBUF,
     PayloadError,
     Signal,
-    parse,
     response_message,
 )
 from collector.tenancy import TokenBook, UnknownToken
@@ -51,8 +51,7 @@ class _Export:
             context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
         try:
             self._ingestor.precheck(principal)
-            request = parse(self._signal, body, PROTOBUF)
-            outcome, written = self._ingestor.submit(self._signal, request, principal)
+            outcome, written = self._ingestor.submit_body(self._signal, body, PROTOBUF, None, principal)
             written.result()
         except PayloadError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
@@ -60,6 +59,8 @@ class _Export:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except RateLimited as exc:
             self._retryable(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), exc.retry_after)
+        except DecoderLost as exc:
+            self._retryable(context, grpc.StatusCode.UNAVAILABLE, f"{exc}; nothing of this request was kept", 0)
         except (WalFullError, OSError) as exc:
             self._retryable(context, grpc.StatusCode.UNAVAILABLE, f"could not persist the request: {exc}", 0)
         return response_message(self._signal, outcome.rejected, outcome.message)

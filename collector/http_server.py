@@ -25,14 +25,13 @@ from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 
 from collector.config import Limits
+from collector.decoding import DecoderLost
 from collector.ingest import Ingestor, OverBurst, RateLimited
 from collector.otlp_payload import (
     JSON,
     PROTOBUF,
     PayloadError,
     Signal,
-    decompress,
-    parse,
     response,
 )
 from collector.reads import as_documents, jobs_for, trace_for
@@ -203,11 +202,6 @@ class OtlpHttpApp:
 
         return handle
 
-    def _ingest(self, signal: Signal, body: bytes, request_headers: dict, principal):
-        body = decompress(body, request_headers.get("Content-Encoding"), self._limit)
-        message = parse(signal, body, request_headers.get("Content-Type"))
-        return self._ingestor.submit(signal, message, principal)
-
     async def _export(self, signal: Signal, request: web.Request) -> web.Response:
         try:
             principal = self._tokens.resolve(request.headers.get("Authorization"))
@@ -225,10 +219,10 @@ class OtlpHttpApp:
             return _error(request, 413, f"body exceeds the {self._limit:,}-byte limit")
         except TimeoutError:
             return _error(request, 408, f"body did not arrive within {self._limits.body_timeout_seconds:g} s")
-        headers = {k: request.headers.get(k) for k in ("Content-Encoding", "Content-Type")}
         try:
             outcome, written = await asyncio.get_running_loop().run_in_executor(
-                self._decoders, self._ingest, signal, body, headers, principal)
+                self._decoders, self._ingestor.submit_body, signal, body, request.headers.get("Content-Type"),
+                request.headers.get("Content-Encoding"), principal)
         except PayloadError as exc:
             return _error(request, exc.status, exc.message)
         except OverBurst as exc:
@@ -237,6 +231,8 @@ class OtlpHttpApp:
             return _error(request, 429, str(exc), max(self._retry_after, exc.retry_after))
         except WalFullError as exc:
             return _error(request, 503, f"collector is behind on disk writes: {exc}", self._retry_after)
+        except DecoderLost as exc:
+            return _error(request, 503, f"{exc}; nothing of this request was kept", self._retry_after)
         try:
             await asyncio.wrap_future(written)
         except OSError as exc:

@@ -2,8 +2,8 @@
 
 A request is flattened and checked, its rows appended to the write-ahead log, and it is acknowledged
 when the log has synced them: a caller that got an answer never loses what it was told was kept.
-Flattening is the expensive part and runs in the caller's worker thread; only the owner check, the encoding
-of the rows kept and the append are serialised.
+Flattening is the expensive part and runs in the caller's worker thread, or in a decoding process
+(``collector/decoding.py``); only the owner check, the encoding of the rows kept and the append are serialised.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
+from collector.decoding import Decoders
 from collector.otlp_payload import Signal
 from collector.ownership import Owners
-from collector.records import flatten
+from collector.records import Flattened, flatten
 from collector.tenancy import Principal
 from collector.wal import WriteAheadLog, encode
 
@@ -84,11 +85,18 @@ class TokenBucket:
             self._levels[tenant] = (level - amount, now)
 
 
+def _sender(principal: Principal) -> str | None:
+    """The tenant a request speaks for; None for the platform."""
+    return None if principal.admin else principal.tenant
+
+
 class Ingestor:
-    def __init__(self, wal: WriteAheadLog, owners: Owners, bucket: TokenBucket | None = None):
+    def __init__(self, wal: WriteAheadLog, owners: Owners, bucket: TokenBucket | None = None,
+                 decoders: Decoders | None = None):
         self.wal = wal
         self.owners = owners
         self.bucket = bucket
+        self.decoders = decoders or Decoders(0, 0)
 
     def precheck(self, principal: Principal) -> None:
         """What can be refused before the body is decoded (raises RateLimited)."""
@@ -96,11 +104,21 @@ class Ingestor:
             self.bucket.check(principal.tenant)
 
     def submit(self, signal: Signal, request: Message, principal: Principal) -> tuple[Outcome, Future]:
-        """Flatten and log the request; the future resolves once its rows are synced (raises OSError if not).
+        """Flatten and log a decoded request, as ``accept`` does."""
+        return self.accept(flatten(signal, request, _sender(principal)), principal)
+
+    def submit_body(self, signal: Signal, body: bytes, content_type: str | None, content_encoding: str | None,
+                    principal: Principal) -> tuple[Outcome, Future]:
+        """Decode (on the decoders), flatten and log a request body, as ``accept`` does; raises PayloadError for a
+        body that cannot be taken and DecoderLost when its decoding process died (retryable)."""
+        flat = self.decoders.decode(signal, body, content_type, content_encoding, _sender(principal))
+        return self.accept(flat, principal)
+
+    def accept(self, flat: Flattened, principal: Principal) -> tuple[Outcome, Future]:
+        """Log a flattened request; the future resolves once its rows are synced (raises OSError if not).
 
         Raises RateLimited, OverBurst or WalFullError before anything is logged: the request may be retried.
         """
-        flat = flatten(signal, request, None if principal.admin else principal.tenant)
         with self.owners.lock:
             claims = self.owners.admit(flat)
             if self.bucket is not None and principal.tenant is not None:

@@ -62,6 +62,10 @@ class PayloadError(ValueError):
         self.status = status
         self.message = message
 
+    def __reduce__(self):
+        """Raised in a decoding process, it crosses back to the server whole."""
+        return PayloadError, (self.status, self.message)
+
 
 def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
     """Undo Content-Encoding, refusing to inflate past ``limit`` bytes (a gzip bomb is a 413, not an OOM).

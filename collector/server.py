@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from collector.config import CollectorConfig, fingerprint
+from collector.decoding import Decoders
 from collector.grpc_server import grpc_server
 from collector.http_server import OtlpHttpApp
 from collector.ingest import Ingestor, TokenBucket
@@ -93,7 +94,8 @@ class CollectorServer:
         if limits.tenant_records_per_second:
             bucket = TokenBucket(limits.tenant_records_per_second,
                                  limits.tenant_burst_records or limits.tenant_records_per_second)
-        ingestor = Ingestor(self.wal, Owners.from_store(self.data.store), bucket)
+        self._decoding = Decoders(limits.decode_processes, limits.max_request_bytes)
+        ingestor = Ingestor(self.wal, Owners.from_store(self.data.store), bucket, self._decoding)
         self._decoders = ThreadPoolExecutor(limits.decode_workers, thread_name_prefix="qtenancy-decode")
         self._grpc, self.grpc_port = grpc_server(
             ingestor, tokens, f"{self.config.host}:{self.config.grpc_port}", limits,
@@ -167,6 +169,7 @@ class CollectorServer:
         self._http_thread.join()
         self._loop.close()
         self._decoders.shutdown(wait=True)
+        self._decoding.close()
         self.wal.close()
         try:
             final = compact(self.data)

@@ -2,7 +2,8 @@
 
 The SDK's exporter builds a Python object per span and per attribute (about 15,000 records a second on one
 core); here a stretch of the run is encoded a column at a time (``otlp_wire``) and sent in the batches the
-SDK's blocking batch processor would send, in the same order, so the collector receives the same requests.
+SDK's blocking batch processor would send, in the same order, so the collector receives the same requests
+(two at a time from each process, so neighbouring batches may arrive swapped).
 The run is read from its files one stretch of time at a time, so memory holds one stretch, not the run.
 
 Fault F3 is carried out as ``span_loss.TelemetryLossProcessor`` does: a dropped stage's span is never sent, a
@@ -16,10 +17,11 @@ from __future__ import annotations
 import gzip
 import http.client
 import multiprocessing
+import queue
 import time
 import urllib.parse
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +46,8 @@ from emulator.telemetry_records import (
     status_rows,
 )
 
+IN_FLIGHT = 2
+"""Requests a replaying process has out at once."""
 STRETCH_JOBS = 2_048
 """Jobs submitted per stretch of the replay: what is held in memory at once (with the jobs still open)."""
 RETRY_STATUSES = {429, 502, 503, 504}
@@ -60,7 +64,7 @@ class RecordedRun:
     seed: int
 
 
-class _Sender:
+class _Connection:
     """POSTs requests on one keep-alive connection; retries what the server asks to be retried."""
 
     def __init__(self, target: OtlpTarget):
@@ -108,6 +112,41 @@ class _Sender:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+class _Sender:
+    """Up to ``IN_FLIGHT`` requests at once, each on a connection of its own, so the next batch is encoded while
+    the collector takes the last; ``post`` waits for the oldest when that many are out, and raises its failure."""
+
+    def __init__(self, target: OtlpTarget):
+        self._idle = queue.SimpleQueue()
+        self._connections = [_Connection(target) for _ in range(IN_FLIGHT)]
+        for connection in self._connections:
+            self._idle.put(connection)
+        self._pool = ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="otlp-replay")
+        self._out: list[Future] = []
+
+    def _post(self, path: str, body: bytes, what: str) -> None:
+        connection = self._idle.get()
+        try:
+            connection.post(path, body, what)
+        finally:
+            self._idle.put(connection)
+
+    def post(self, path: str, body: bytes, what: str) -> None:
+        if len(self._out) == IN_FLIGHT:
+            self._out.pop(0).result()
+        self._out.append(self._pool.submit(self._post, path, body, what))
+
+    def drain(self) -> None:
+        """Wait for every request sent; raises the first failure."""
+        while self._out:
+            self._out.pop(0).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for connection in self._connections:
+            connection.close()
 
 
 class _Batches:
@@ -197,6 +236,7 @@ def _replay_share(run: RecordedRun, target: OtlpTarget, worker: int, workers: in
                 progress(done / len(stretches))
         spans.flush()
         logs.flush()
+        sender.drain()
     finally:
         sender.close()
     return ExportStats(spans.sent, logs.sent, loss)

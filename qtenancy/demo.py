@@ -48,6 +48,8 @@ from slo.specs import SloSpec
 
 EXPORTERS = 2
 """Exporter processes: one per core of the 2-core machine the demo must finish on (the collector shares them)."""
+DECODERS = 2
+"""The collector's decoding processes, so that it too uses both cores."""
 OWNED = ("collector", "postmortems", "alerts", "dashboards")
 """What the demo writes afresh in its directory each time."""
 
@@ -107,7 +109,7 @@ def run_demo(scenario: Scenario, seed: int, specs: list[SloSpec], out: Path, bar
     data.root.mkdir(parents=True, exist_ok=True)
     write_billing_terms(billing_terms(scenario), data.root / BILLING_TERMS)
     port = free_port()
-    collector = start_collector(out, data.root, port, free_port())
+    collector = start_collector(out, data.root, port, free_port(), DECODERS)
     try:
         description = f"2/6 OTLP/HTTP into the collector on 127.0.0.1:{port}"
         task = bar.add_task(description, total=1.0)

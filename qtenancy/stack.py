@@ -93,11 +93,12 @@ def _wait(url: str, started: Started, timeout: float = 60) -> None:
     raise StackError(f"{started.name} did not answer on {url} within {timeout:g} s; see {started.log}")
 
 
-def start_collector(directory: Path, data_dir: Path, http_port: int, grpc_port: int) -> Started:
+def start_collector(directory: Path, data_dir: Path, http_port: int, grpc_port: int, decode_processes: int = 0) -> Started:
     """``qtenancy collector serve`` as a child process, returned once it answers its health check."""
     started = _spawn("collector", [
         sys.executable, "-m", "qtenancy", "collector", "serve", "--insecure", "--data-dir", str(data_dir),
-        "--http-port", str(http_port), "--grpc-port", str(grpc_port)], directory)
+        "--http-port", str(http_port), "--grpc-port", str(grpc_port), "--decode-processes", str(decode_processes)],
+        directory)
     try:
         _wait(f"http://127.0.0.1:{http_port}/-/healthy", started)
     except StackError:

@@ -5,7 +5,8 @@ Bad input tried: a body that is not protobuf, one that is not JSON, a text/plain
 body that is not gzip, a gzip bomb, a body over the size limit, a JSON trace ID that is not hex, a job
 span without its provenance ID, one whose provenance ID is not its trace ID, a span claiming another
 tenant, a missing and an unknown token (HTTP and gRPC), a tenant over its rate, a file with a line that
-is not JSON and one that is not OTLP, and a write-ahead log segment with garbage appended.
+is not JSON and one that is not OTLP, a write-ahead log segment with garbage appended, and the decoding
+processes killed between requests.
 """
 
 import base64
@@ -22,6 +23,7 @@ import urllib.request
 
 import grpc
 import polars as pl
+import psutil
 import pytest
 from google.protobuf import json_format
 from google.rpc import status_pb2
@@ -38,6 +40,7 @@ from collector.correlate import (
     read_calibrations,
     read_jobs,
 )
+from collector.otlp_payload import Signal, parse
 from collector.server import CollectorServer
 from collector.wal import WalFullError, WriteAheadLog, encode
 from common.audit import key_path_for, load_key, verify
@@ -143,8 +146,9 @@ def test_real_exporters_over_http_and_grpc_give_the_jobs_table_the_bulk_sink_giv
     assert both.filter(pl.col("telemetry_lost_stages").list.len() == 0, pl.col("finished_at").is_not_null())["complete"].all()
 
 
-def test_each_malformed_input_gets_its_status_and_reason_and_loses_nothing(tmp_path):
-    limits = Limits(max_request_bytes=64 * 1024)
+@pytest.mark.parametrize("processes", [0, 2], ids=["decoded-on-threads", "decoded-in-processes"])
+def test_each_malformed_input_gets_its_status_and_reason_and_loses_nothing(tmp_path, processes):
+    limits = Limits(max_request_bytes=64 * 1024, decode_processes=processes)
     with CollectorServer(_config(tmp_path, limits=limits)) as server:
         url = f"{server.http_endpoint}/v1/traces"
         good = _traces_json(_span_json("qtenancy.job.execute", span_id="0000000000000001", **{"qtenancy.provenance_id": PID}))
@@ -179,6 +183,40 @@ def test_each_malformed_input_gets_its_status_and_reason_and_loses_nothing(tmp_p
         assert _post(url, after, "application/json")[0] == 200
     stored = _stored(tmp_path / "data")
     assert sorted(stored["span_id"]) == ["0000000000000001", "0000000000000004", "0000000000000005"]
+
+
+def test_a_decoding_process_that_dies_costs_a_retry_not_a_record(tmp_path):
+    """Bad event tried: every decoding process SIGKILLed between two requests, over HTTP and gRPC."""
+    with CollectorServer(_config(tmp_path, limits=Limits(decode_processes=2))) as server:
+        url = f"{server.http_endpoint}/v1/traces"
+
+        def span(number: int) -> bytes:
+            return _traces_json(_span_json("qtenancy.job.execute", span_id=f"{number:016x}", **{"qtenancy.provenance_id": PID}))
+
+        def kill_the_decoders() -> None:
+            workers = [c for c in psutil.Process().children() if "--multiprocessing-fork" in c.cmdline()]
+            assert workers, "no decoding process ran"
+            for worker in workers:
+                worker.kill()
+            psutil.wait_procs(workers, timeout=30)
+
+        assert _post(url, span(1), "application/json")[0] == 200
+        kill_the_decoders()
+        status, headers, body = _post(url, span(2), "application/json")
+        assert status == 503 and headers["Retry-After"] == "1"
+        assert "the process decoding this request was lost" in json.loads(body)["message"]
+        assert _post(url, span(2), "application/json")[0] == 200
+        kill_the_decoders()
+        channel = grpc.insecure_channel(server.grpc_endpoint)
+        export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+        request = parse(Signal.TRACES, span(3), "application/json")
+        with pytest.raises(grpc.RpcError) as lost:
+            export(request.SerializeToString())
+        assert lost.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "the process decoding this request was lost" in lost.value.details()
+        export(request.SerializeToString())
+        channel.close()
+    assert sorted(_stored(tmp_path / "data")["span_id"]) == [f"{n:016x}" for n in (1, 2, 3)]
 
 
 def test_tokens_map_data_to_tenants_and_reads_never_cross_tenants(run, tmp_path):

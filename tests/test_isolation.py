@@ -16,6 +16,7 @@ import threading
 import time
 
 import polars as pl
+import pytest
 
 from collector.config import Limits, Tokens
 from collector.correlate import correlate, read_jobs
@@ -96,9 +97,10 @@ def _attacks(server) -> list[dict]:
     ]
 
 
-def test_a_tenant_cannot_take_over_write_into_or_read_another_tenants_job(tmp_path):
+@pytest.mark.parametrize("processes", [0, 2], ids=["decoded-on-threads", "decoded-in-processes"])
+def test_a_tenant_cannot_take_over_write_into_or_read_another_tenants_job(tmp_path, processes):
     tokens = Tokens(admin=[ADMIN], tenants={"a": TENANT_A, "b": TENANT_B})
-    config = _config(tmp_path, tokens=tokens)
+    config = _config(tmp_path, tokens=tokens, limits=Limits(decode_processes=processes))
     store = config.data_dir / "store"
     with CollectorServer(config) as server:
         assert _send(server, "traces", _traces_json(*B_SPANS), TENANT_B) == {}

@@ -36,6 +36,9 @@ def serve(
     grpc_port: Annotated[int | None, typer.Option(help="OTLP/gRPC port (default 4317; 0: any free port)")] = None,
     insecure: Annotated[bool, typer.Option(
         "--insecure", help="serve without tokens: every caller is the platform (single user, loopback)")] = False,
+    decode_processes: Annotated[int | None, typer.Option(
+        help="processes that decode requests, for a busy collector on several cores (default 0: decode on threads)",
+    )] = None,
 ) -> None:
     """Serve OTLP/HTTP and OTLP/gRPC until interrupted; acknowledged data survives any crash."""
     from collector.config import ConfigError
@@ -47,7 +50,7 @@ def serve(
     from slo.tenant_reads import StoreReads
 
     chosen = settings(config, data_dir=data_dir, host=host, http_port=http_port, grpc_port=grpc_port,
-                      insecure=insecure or None)
+                      insecure=insecure or None, limits={"decode_processes": decode_processes})
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

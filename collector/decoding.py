@@ -1,0 +1,60 @@
+"""Decoding and checking OTLP request bodies, on more cores than one when asked.
+
+Flattening a request is Python that holds the GIL, so a collector decoding on threads uses one core however
+many it has. With ``decode_processes`` above zero, bodies are decoded and checked in that many worker
+processes, and only the owner check and the write-ahead log stay in the serving process. A worker that dies
+(killed, out of memory) fails the requests it held with ``DecoderLost``, which is answered as retryable
+before anything is acknowledged, and the next request gets a fresh pool.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from collector.otlp_payload import Signal, decompress, parse
+from collector.records import Flattened, flatten
+
+
+class DecoderLost(RuntimeError):
+    """The process decoding a request died before it answered: nothing of it was kept, so it may be retried."""
+
+
+def decode(signal: Signal, body: bytes, content_type: str | None, content_encoding: str | None, limit: int,
+           tenant: str | None) -> Flattened:
+    """A request body as the store's rows, checked for a sender of ``tenant`` (None: the platform)."""
+    return flatten(signal, parse(signal, decompress(body, content_encoding, limit), content_type), tenant)
+
+
+class Decoders:
+    """Where bodies are decoded: in the calling thread, or in a pool of ``processes`` worker processes."""
+
+    def __init__(self, processes: int, limit: int):
+        self._processes = processes
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._pool = self._new_pool() if processes else None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"))
+
+    def decode(self, signal: Signal, body: bytes, content_type: str | None, content_encoding: str | None,
+               tenant: str | None) -> Flattened:
+        """Blocks the calling thread until the body is decoded; raises what ``decode`` raises, or DecoderLost."""
+        if self._pool is None:
+            return decode(signal, body, content_type, content_encoding, self._limit, tenant)
+        pool = self._pool
+        try:
+            return pool.submit(decode, signal, body, content_type, content_encoding, self._limit, tenant).result()
+        except BrokenProcessPool as exc:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = self._new_pool()
+                    pool.shutdown(wait=False, cancel_futures=True)
+            raise DecoderLost(f"the process decoding this request was lost ({exc})") from None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
