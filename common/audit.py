@@ -114,9 +114,9 @@ class AuditLog:
             lines, record = [], {}
             for entry in entries:
                 seq += 1
-                record = self._chained(seq, prev, entry)
+                record, line = self._chained(seq, prev, entry)
                 prev = record["hash"]
-                lines.append((json.dumps(record, sort_keys=True) + "\n").encode())
+                lines.append(line)
             if lines:
                 append_whole(fd, lines, start)
                 self._write_head(seq, prev)
@@ -124,12 +124,14 @@ class AuditLog:
             os.close(fd)
         return record
 
-    def _chained(self, seq: int, prev: str, entry: AuditEntry) -> dict:
-        """The record ``entry`` becomes at ``seq`` after the record whose MAC is ``prev``, with its own MAC."""
+    def _chained(self, seq: int, prev: str, entry: AuditEntry) -> tuple[dict, bytes]:
+        """The record ``entry`` becomes at ``seq`` after the record whose MAC is ``prev``, with its own MAC, and its
+        line: the canonical form the MAC covers, with the MAC added last (encoded once for both)."""
         record = {"seq": seq, "time": entry.time or datetime.now(UTC).isoformat(), "actor": entry.actor,
                   "action": entry.action, "subject": entry.subject, "detail": entry.detail, "prev": prev}
-        record["hash"] = _mac(self._key, record)
-        return record
+        canonical = _canonical(record)
+        record["hash"] = hmac.new(self._key, canonical, hashlib.sha256).hexdigest()
+        return record, canonical[:-1] + b',"hash":"' + record["hash"].encode() + b'"}\n'
 
     def _repair(self, fd: int) -> tuple[int, str]:
         """The last whole record's sequence number and MAC, after cutting off a torn last line."""
@@ -147,9 +149,9 @@ class AuditLog:
             os.ftruncate(fd, offset + whole)
             os.fsync(fd)
             seq, prev = self._repair(fd)
-            record = self._chained(seq + 1, prev, AuditEntry("audit", "repair", str(self.path),
-                                                             {"torn_bytes_removed": torn}))
-            append_whole(fd, [(json.dumps(record, sort_keys=True) + "\n").encode()], offset + whole)
+            record, line = self._chained(seq + 1, prev, AuditEntry("audit", "repair", str(self.path),
+                                                                   {"torn_bytes_removed": torn}))
+            append_whole(fd, [line], offset + whole)
             return record["seq"], record["hash"]
         try:
             last = json.loads(tail[:whole].splitlines()[-1])

@@ -86,13 +86,15 @@ def _emulate_and_record(scenario: Scenario, recorded: RecordedRun) -> tuple[int,
 
 def _emulated(scenario: Scenario, recorded: RecordedRun, progress: Callable[[float], None]) -> tuple[int, list[dict]]:
     """Emulate and write the run in a child process: the demo's own process then never holds the run, nor the
-    memory emulating it took, through the steps that follow; returns the jobs and the injected faults."""
+    memory emulating it took, through the steps that follow; returns the jobs and the injected faults. The step is
+    done when the run is written, not when the simulated clock reaches its end (drawing the results and writing
+    the run come after)."""
     context = multiprocessing.get_context("spawn")
     fraction = context.Value("d", 0.0, lock=False)
     with ProcessPoolExecutor(1, mp_context=context, initializer=_share_progress, initargs=(fraction,)) as pool:
         future = pool.submit(_emulate_and_record, scenario, recorded)
         while wait([future], timeout=0.25).not_done:
-            progress(fraction.value)
+            progress(min(fraction.value, 0.99))
         emulated = future.result()
     progress(1.0)
     return emulated

@@ -57,7 +57,8 @@ def test_clean_log_verifies(log):
 
 def test_edited_record_is_found(log):
     lines = _lines(log)
-    lines[2] = lines[2].replace('"rows": 2', '"rows": 20')
+    assert '"rows":2}' in lines[2]
+    lines[2] = lines[2].replace('"rows":2}', '"rows":20}')
     _rewrite(log, lines)
     assert verify(log.path, _key(log)).problem == f"{log.path}:3: record 3 was edited (its hash does not match its content)"
 
