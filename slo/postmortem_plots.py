@@ -11,21 +11,18 @@ import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import matplotlib
+import matplotlib.dates as mdates
+import polars as pl
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
-matplotlib.use("Agg")
-import matplotlib.dates as mdates  # noqa: E402  (the backend must be chosen first)
-import matplotlib.pyplot as plt  # noqa: E402
-import polars as pl  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
-
-from contract.alert_catalogue import default_burn_windows  # noqa: E402
-from contract.durations import format_duration  # noqa: E402
-from slo.burn_rate import burn_rates  # noqa: E402
-from slo.catalogue import CATALOGUE  # noqa: E402
-from slo.postmortem import REASONS, Postmortem  # noqa: E402
-from slo.sli import NotComputable, events  # noqa: E402
-from slo.specs import SloSpec  # noqa: E402
+from contract.alert_catalogue import default_burn_windows
+from contract.durations import format_duration
+from slo.burn_rate import burn_rates
+from slo.catalogue import CATALOGUE
+from slo.postmortem import REASONS, Postmortem
+from slo.sli import NotComputable, events
+from slo.specs import SloSpec
 
 BIN = "10m"
 MAX_SERIES = 6
@@ -43,12 +40,12 @@ class Plot:
 def _png(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
-    plt.close(figure)
     return buffer.getvalue()
 
 
 def _figure(title: str, start: datetime, end: datetime):
-    figure, axes = plt.subplots(figsize=(10, 3.6), layout="constrained")
+    figure = Figure(figsize=(10, 3.6), layout="constrained")
+    axes = figure.subplots()
     axes.set_title(title, loc="left", fontsize=11)
     axes.set_xlim(start, end)
     axes.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M", tz=UTC))
@@ -87,7 +84,6 @@ def burn_plot(pm: Postmortem, specs: list[SloSpec]) -> Plot | None:
         axes.plot(rates["at"].to_list(), burn.to_list(), label=f"{row['slo']} ({row['group']})", linewidth=1.2)
         drawn += 1
     if not drawn:
-        plt.close(figure)
         return None
     windows = default_burn_windows()
     for alert, style in ((windows.page_quick, "--"), (windows.page_slow, ":")):
@@ -170,7 +166,8 @@ def impact_plot(pm: Postmortem) -> Plot | None:
     if pm.affected.is_empty():
         return None
     rows = pm.affected.head(12)
-    figure, axes = plt.subplots(figsize=(10, 0.5 * rows.height + 1.4), layout="constrained")
+    figure = Figure(figsize=(10, 0.5 * rows.height + 1.4), layout="constrained")
+    axes = figure.subplots()
     axes.set_title("Affected jobs per tenant, by what went wrong (a job can count more than once)", loc="left", fontsize=11)
     left = [0] * rows.height
     for index, reason in enumerate(REASONS):
