@@ -3,7 +3,7 @@
 The SDK's exporter builds a Python object per span and per attribute (about 15,000 records a second on one
 core); here a stretch of the run is encoded a column at a time (``otlp_wire``) and sent in the batches the
 SDK's blocking batch processor would send, in the same order, so the collector receives the same requests
-(two at a time from each process, so neighbouring batches may arrive swapped).
+(several at a time from each process, so neighbouring batches may arrive swapped).
 The run is read from its files one stretch of time at a time, so memory holds one stretch, not the run.
 
 Fault F3 is carried out as ``span_loss.TelemetryLossProcessor`` does: a dropped stage's span is never sent, a
@@ -46,8 +46,8 @@ from emulator.telemetry_records import (
     status_rows,
 )
 
-IN_FLIGHT = 2
-"""Requests a replaying process has out at once."""
+IN_FLIGHT = 4
+"""Requests a replaying process has out at once: enough to keep a collector's decoding processes busy."""
 STRETCH_JOBS = 2_048
 """Jobs submitted per stretch of the replay: what is held in memory at once (with the jobs still open)."""
 RETRY_STATUSES = {429, 502, 503, 504}

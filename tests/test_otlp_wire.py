@@ -25,7 +25,7 @@ def recorded(tmp_path_factory):
 
 def test_replay_sends_exactly_the_sdk_exporters_requests(recorded, monkeypatch):
     """Every request decodes to the same message as one of the SDK's, each once: spans with F3's drops and delays,
-    logs, resource; the run is replayed in many stretches, so batches and delayed spans cross their edges. (Two
+    logs, resource; the run is replayed in many stretches, so batches and delayed spans cross their edges. (Several
     requests are in flight at once, so neighbours may arrive swapped.)"""
     run, recording = recorded
     monkeypatch.setattr(otlp_replay, "STRETCH_JOBS", run.jobs.height // 11)
