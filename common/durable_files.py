@@ -31,8 +31,8 @@ def write_text_durably(path: Path, text: str) -> None:
 def append_whole(fd: int, chunks: Iterable[bytes], end: int) -> None:
     """Append ``chunks`` to a file opened ``O_APPEND`` whose last whole record ends at ``end``, and sync.
 
-    On any failure (a full disk) the file is cut back to ``end`` before the error is raised, so a failed
-    append leaves no torn bytes for the next one to land behind.
+    On any failure (a full disk, or ``chunks`` itself failing part way) the file is cut back to ``end`` before
+    the error is raised, so a failed append leaves no torn bytes for the next one to land behind.
     """
     try:
         for chunk in chunks:
@@ -40,6 +40,6 @@ def append_whole(fd: int, chunks: Iterable[bytes], end: int) -> None:
             while view:
                 view = view[os.write(fd, view):]
         os.fsync(fd)
-    except OSError:
+    except BaseException:
         os.ftruncate(fd, end)
         raise

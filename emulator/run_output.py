@@ -50,11 +50,11 @@ def write_submissions(run: EmulationRun, path: Path, key: bytes | None = None) -
     fresh = AuditLog(path.with_name(f".{path.name}.tmp"), key)
     for stale in (fresh.path, fresh.head):
         stale.unlink(missing_ok=True)
-    rows = run.jobs.sort("submitted_at", "job_id").select(
+    rows = run.jobs.lazy().sort("submitted_at", "job_id").select(
         "provenance_id", "job_id", "outcome", "reason",
         actor=pl.when(pl.col("tenant").is_null()).then(pl.lit("unknown-key")).otherwise(pl.format("tenant:{}", "tenant")),
         time=pl.col("submitted_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00"),
-    )
+    ).collect()
     fresh.extend(
         AuditEntry(actor, "submit", pid, {"job_id": job_id, "admitted": outcome != Outcome.REJECTED.value, "reason": reason},
                    time)

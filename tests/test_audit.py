@@ -5,7 +5,8 @@ Bad input tried: an edited field, a deleted middle line, two swapped lines, a cu
 not JSON; tampering by someone who can write the files but lacks the key (a forged record with its SHA-256
 recomputed, the whole chain rehashed with a new head, records cut from the end with a rewritten head, the
 head deleted, a head that is not JSON); the right log under another key; a torn last line; a head left one
-record behind by a crash; a SIGKILL while the collector records reads; and a clean log through the CLI.
+record behind by a crash; a SIGKILL while the collector records reads; an append whose records fail part way;
+and a clean log through the CLI.
 """
 
 import hashlib
@@ -21,7 +22,15 @@ import urllib.request
 import pytest
 
 from collector.correlate import correlate
-from common.audit import AuditLog, key_path_for, load_key, verify
+from common.audit import (
+    WRITE_LINES,
+    AuditEntry,
+    AuditLog,
+    Verification,
+    key_path_for,
+    load_key,
+    verify,
+)
 from emulator.bulk_sink import write_bulk
 from qtenancy.stack import free_port
 
@@ -53,6 +62,23 @@ def _rewrite(log, lines):
 def test_clean_log_verifies(log):
     result = verify(log.path, _key(log))
     assert result.ok and result.records == 5
+
+
+def test_an_append_that_fails_part_way_leaves_the_log_as_it_was(log):
+    """Bad input tried: a record that cannot be encoded after more than one write's worth of good ones."""
+    before, head = log.path.read_bytes(), log.head.read_bytes()
+
+    def entries():
+        for n in range(WRITE_LINES + 10):
+            yield AuditEntry("lab", "submit", f"job-{n}", {"job_id": n})
+        yield AuditEntry("lab", "submit", "job-bad", {"job_id": object()})
+
+    with pytest.raises(TypeError):
+        log.extend(entries())
+    assert (log.path.read_bytes(), log.head.read_bytes()) == (before, head)
+    appended = log.extend(AuditEntry("lab", "submit", f"job-{n}", {"job_id": n}) for n in range(WRITE_LINES + 10))
+    assert appended["seq"] == 5 + WRITE_LINES + 10 and appended["subject"] == f"job-{WRITE_LINES + 9}"
+    assert verify(log.path, _key(log)) == Verification(5 + WRITE_LINES + 10)
 
 
 def test_edited_record_is_found(log):
