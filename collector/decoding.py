@@ -10,12 +10,18 @@ before anything is acknowledged, and the next request gets a fresh pool.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal as posix_signal
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from collector.otlp_payload import Signal, decompress, parse
 from collector.records import Flattened, flatten
+
+ORPHAN_CHECK_SECONDS = 1.0
+"""How often a decoding process checks that the server that started it is still there."""
 
 
 class DecoderLost(RuntimeError):
@@ -28,6 +34,22 @@ def decode(signal: Signal, body: bytes, content_type: str | None, content_encodi
     return flatten(signal, parse(signal, decompress(body, content_encoding, limit), content_type), tenant)
 
 
+def _leave_stopping_to_the_server() -> None:
+    """Ctrl-C or SIGTERM to the process group stops the server, which finishes what its workers hold and then
+    stops them; a worker that stopped on its own would fail those requests (and print a traceback). A server
+    killed outright cannot stop them, so each also leaves once its parent is gone."""
+    posix_signal.signal(posix_signal.SIGINT, posix_signal.SIG_IGN)
+    posix_signal.signal(posix_signal.SIGTERM, posix_signal.SIG_IGN)
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="qtenancy-decoder-watch", daemon=True).start()
+
+
 class Decoders:
     """Where bodies are decoded: in the calling thread, or in a pool of ``processes`` worker processes."""
 
@@ -38,7 +60,8 @@ class Decoders:
         self._pool = self._new_pool() if processes else None
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(self._processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_leave_stopping_to_the_server)
 
     def decode(self, signal: Signal, body: bytes, content_type: str | None, content_encoding: str | None,
                tenant: str | None) -> Flattened:
