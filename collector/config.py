@@ -43,7 +43,9 @@ class Limits(Strict):
     header_timeout_seconds: float = Field(
         30.0, gt=0, description="a connection that has not sent a whole request head by then is closed")
     body_timeout_seconds: float = Field(60.0, gt=0, description="408 when a request body takes longer to arrive")
-    decode_workers: int = Field(4, ge=1, le=64, description="threads that decode and check requests off the event loop")
+    decode_workers: int = Field(
+        4, ge=1, le=64, description="threads that take requests off the event loop: decode and check them (or hand "
+                                    "them to the decoding processes) and log them")
     decode_processes: int = Field(
         0, ge=0, le=64, description="processes that decode and check request bodies, so a busy collector uses more "
                                     "than one core (0: the decode threads do it)")

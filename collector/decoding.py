@@ -2,13 +2,15 @@
 
 Flattening a request is Python that holds the GIL, so a collector decoding on threads uses one core however
 many it has. With ``decode_processes`` above zero, bodies are decoded and checked in that many worker
-processes, and only the owner check and the write-ahead log stay in the serving process. A worker that dies
-(killed, out of memory) fails the requests it held with ``DecoderLost``, which is answered as retryable
-before anything is acknowledged, and the next request gets a fresh pool.
+processes, in the order they arrive, and only the owner check and the write-ahead log stay in the serving
+process. A worker that dies (killed, out of memory) takes the pool with it: every request in flight on it
+fails with ``DecoderLost``, answered as retryable before anything is acknowledged, the other workers are
+stopped, and the next request gets a fresh pool.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal as posix_signal
@@ -20,6 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from collector.otlp_payload import Signal, decompress, parse
 from collector.records import Flattened, flatten
 
+log = logging.getLogger("qtenancy.collector")
 ORPHAN_CHECK_SECONDS = 1.0
 """How often a decoding process checks that the server that started it is still there."""
 
@@ -35,11 +38,11 @@ def decode(signal: Signal, body: bytes, content_type: str | None, content_encodi
 
 
 def _leave_stopping_to_the_server() -> None:
-    """Ctrl-C or SIGTERM to the process group stops the server, which finishes what its workers hold and then
-    stops them; a worker that stopped on its own would fail those requests (and print a traceback). A server
-    killed outright cannot stop them, so each also leaves once its parent is gone."""
+    """Ctrl-C at a terminal reaches the whole process group: the server stops, finishing what its workers hold,
+    and then stops them, so a worker does not stop (with a traceback) on its own. SIGTERM keeps its default:
+    the pool stops the workers of a broken pool with it. A server killed outright cannot stop them, so each
+    also leaves once its parent is gone."""
     posix_signal.signal(posix_signal.SIGINT, posix_signal.SIG_IGN)
-    posix_signal.signal(posix_signal.SIGTERM, posix_signal.SIG_IGN)
     parent = os.getppid()
 
     def watch() -> None:
@@ -53,7 +56,7 @@ def _leave_stopping_to_the_server() -> None:
 class Decoders:
     """Where bodies are decoded: in the calling thread, or in a pool of ``processes`` worker processes."""
 
-    def __init__(self, processes: int, limit: int):
+    def __init__(self, processes: int, limit: int) -> None:
         self._processes = processes
         self._limit = limit
         self._lock = threading.Lock()
@@ -74,10 +77,13 @@ class Decoders:
         except BrokenProcessPool as exc:
             with self._lock:
                 if self._pool is pool:
+                    log.warning("a decoding process was lost (%s): the requests in flight are refused as "
+                                "retryable, and a fresh pool takes the next ones", exc)
                     self._pool = self._new_pool()
                     pool.shutdown(wait=False, cancel_futures=True)
             raise DecoderLost(f"the process decoding this request was lost ({exc})") from None
 
     def close(self) -> None:
+        """Let the workers finish what they hold, then stop them."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)

@@ -2,7 +2,8 @@
 
 Status codes follow the OTLP specification: INVALID_ARGUMENT for a bad request (the body is decoded here,
 not by gRPC, so a malformed message is INVALID_ARGUMENT with the reason rather than INTERNAL),
-UNAUTHENTICATED for a bad token, RESOURCE_EXHAUSTED (rate limit) and UNAVAILABLE (disk) are retryable
+UNAUTHENTICATED for a bad token, RESOURCE_EXHAUSTED (rate limit) and UNAVAILABLE (disk, or a lost decoding
+process) are retryable
 and carry a retry delay; a request larger than the tenant's burst is RESOURCE_EXHAUSTED without one.
 """
 

@@ -3,12 +3,13 @@
 200 with ``partial_success`` when some records were rejected; 400 with the reason for a malformed body;
 401 for a missing or unknown token; 408 for a body that does not arrive in time; 413 for a body over
 the limit (compressed or inflated) or a request larger than the tenant's burst; 415 for an unsupported
-content type or encoding; 429 (tenant over its rate) and 503 (disk backlog or a failed write) with
-Retry-After, before anything is acknowledged, so the client's retry loses nothing.
+content type or encoding; 429 (tenant over its rate) and 503 (disk backlog, a failed write or a lost
+decoding process) with Retry-After, before anything is acknowledged, so the client's retry loses nothing.
 Error bodies are ``google.rpc.Status`` in the request's encoding.
 
-Decoding and checking run on a thread pool, never on the event loop, so one large request does not
-stall the other clients; a tenant over its rate is refused before its body is decoded.
+Decoding and checking run on a thread pool (which may hand the decoding to processes), never on the event
+loop, so one large request does not stall the other clients; a tenant over its rate is refused before its
+body is decoded.
 """
 
 from __future__ import annotations

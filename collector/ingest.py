@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from google.protobuf.message import Message
 
+from collector.config import Limits
 from collector.decoding import Decoders
 from collector.otlp_payload import Signal
 from collector.ownership import Owners
@@ -96,7 +97,7 @@ class Ingestor:
         self.wal = wal
         self.owners = owners
         self.bucket = bucket
-        self.decoders = decoders or Decoders(0, 0)
+        self.decoders = decoders or Decoders(0, Limits().max_request_bytes)
 
     def precheck(self, principal: Principal) -> None:
         """What can be refused before the body is decoded (raises RateLimited)."""

@@ -62,9 +62,9 @@ class PayloadError(ValueError):
         self.status = status
         self.message = message
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[PayloadError], tuple[int, str]]:
         """Raised in a decoding process, it crosses back to the server whole."""
-        return PayloadError, (self.status, self.message)
+        return type(self), (self.status, self.message)
 
 
 def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:

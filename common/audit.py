@@ -107,8 +107,8 @@ class AuditLog:
         """Append records in order under one lock and one sync; returns the last (the new head).
 
         The records are written as they are made, ``WRITE_LINES`` at a time, so a long trail (a broker's every
-        submission) is never held whole. Raises OSError when the records cannot be made durable; then none of
-        them is in the log.
+        submission) is never held whole. Raises OSError when the records cannot be made durable, or whatever
+        making a record raised (a detail that is not JSON); then none of them is in the log.
         """
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:

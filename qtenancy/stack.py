@@ -93,7 +93,8 @@ def _wait(url: str, started: Started, timeout: float = 60) -> None:
     raise StackError(f"{started.name} did not answer on {url} within {timeout:g} s; see {started.log}")
 
 
-def start_collector(directory: Path, data_dir: Path, http_port: int, grpc_port: int, decode_processes: int = 0) -> Started:
+def start_collector(directory: Path, data_dir: Path, http_port: int, grpc_port: int,
+                    decode_processes: int = 0) -> Started:
     """``qtenancy collector serve`` as a child process, returned once it answers its health check."""
     started = _spawn("collector", [
         sys.executable, "-m", "qtenancy", "collector", "serve", "--insecure", "--data-dir", str(data_dir),

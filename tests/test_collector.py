@@ -10,6 +10,7 @@ processes killed between requests.
 """
 
 import base64
+import contextlib
 import gzip
 import json
 import os
@@ -351,23 +352,33 @@ def test_decoding_processes_leave_when_their_collector_is_killed(tmp_path):
     """Bad event tried: the collector SIGKILLed on its own (as the out-of-memory killer does) after its decoding
     processes started; then Ctrl-C to a whole collector's process group, which must stop it without a traceback."""
     http_port = free_port()
-    server = _serve(tmp_path / "data", http_port, free_port(), "--decode-processes", "2", preexec_fn=os.setpgrp)
-    _wait_healthy(http_port, server)
     span = _traces_json(_span_json("qtenancy.job.execute", **{"qtenancy.provenance_id": PID}))
-    assert _post(f"http://127.0.0.1:{http_port}/v1/traces", span, "application/json")[0] == 200
-    workers = [c for c in psutil.Process(server.pid).children() if "--multiprocessing-fork" in c.cmdline()]
-    assert workers, "no decoding process ran"
-    server.kill()
-    server.communicate(timeout=30)
-    _, alive = psutil.wait_procs(workers, timeout=15)
-    assert not alive, f"decoding processes outlived their collector: {[p.pid for p in alive]}"
+    started = []
 
-    server = _serve(tmp_path / "data", http_port, free_port(), "--decode-processes", "2", preexec_fn=os.setpgrp)
-    _wait_healthy(http_port, server)
-    assert _post(f"http://127.0.0.1:{http_port}/v1/traces", span, "application/json")[0] == 200
-    os.killpg(server.pid, signal.SIGINT)
-    _, errors = server.communicate(timeout=60)
-    assert server.returncode == 0 and "Traceback" not in errors, errors
+    def serve() -> subprocess.Popen:
+        started.append(_serve(tmp_path / "data", http_port, free_port(), "--decode-processes", "2",
+                              preexec_fn=os.setpgrp))
+        _wait_healthy(http_port, started[-1])
+        assert _post(f"http://127.0.0.1:{http_port}/v1/traces", span, "application/json")[0] == 200
+        return started[-1]
+
+    try:
+        server = serve()
+        workers = [c for c in psutil.Process(server.pid).children() if "--multiprocessing-fork" in c.cmdline()]
+        assert workers, "no decoding process ran"
+        server.kill()
+        server.communicate(timeout=30)
+        _, alive = psutil.wait_procs(workers, timeout=15)
+        assert not alive, f"decoding processes outlived their collector: {[p.pid for p in alive]}"
+
+        server = serve()
+        os.killpg(server.pid, signal.SIGINT)
+        _, errors = server.communicate(timeout=60)
+        assert server.returncode == 0 and "Traceback" not in errors, errors
+    finally:
+        for process in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 def test_corrupt_wal_tail_is_quarantined_and_the_rest_recovered(tmp_path):

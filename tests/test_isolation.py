@@ -6,7 +6,7 @@ B's provenance ID; a calibration span failing a backend and taking it out of rot
 record saying a backend went down, and one without the status attribute; metric points labelled with B and
 a backend metric; the same take-over again after a restart. Load tried: one request of
 20,000 spans against a 100 records/s limit; one 4 MiB OTLP/JSON request of 100,000 attributes while
-another client sends one-span requests.
+another client sends one-span requests; one of two decoding processes killed while both decode such a request.
 """
 
 import json
@@ -16,10 +16,13 @@ import threading
 import time
 
 import polars as pl
+import psutil
 import pytest
 
 from collector.config import Limits, Tokens
 from collector.correlate import correlate, read_jobs
+from collector.decoding import DecoderLost, Decoders
+from collector.otlp_payload import Signal
 from collector.server import CollectorServer
 from contract.tables import METRIC_POINTS, SPANS, scan
 
@@ -208,3 +211,41 @@ def test_a_worst_case_request_does_not_stall_another_client(tmp_path):
     assert len(overlapping) >= 3
     assert max(overlapping) < heavy["seconds"] / 2, "a small request waited for most of the heavy one"
     assert statistics.median(overlapping) < heavy["seconds"] / 5
+
+
+def test_a_decoder_lost_mid_request_fails_what_was_in_flight_and_stops_the_rest():
+    """Bad event tried: one of two decoding processes SIGKILLed while both decode a worst-case request."""
+    decoders = Decoders(2, 16 << 20)
+    body = _worst_case_body()
+    outcomes: list[str] = []
+
+    def send() -> None:
+        try:
+            decoders.decode(Signal.TRACES, body, "application/json", None, None)
+            outcomes.append("decoded")
+        except DecoderLost:
+            outcomes.append("lost")
+
+    senders = [threading.Thread(target=send) for _ in range(2)]
+    for sender in senders:
+        sender.start()
+    deadline = time.monotonic() + 60
+    while True:
+        workers = [c for c in psutil.Process().children() if "--multiprocessing-fork" in c.cmdline()]
+        if len(workers) == 2 and all(sum(w.cpu_times()[:2]) > 1.0 for w in workers):
+            break
+        assert time.monotonic() < deadline, "the two decoding processes never got busy"
+        time.sleep(0.05)
+    workers[0].kill()
+    for sender in senders:
+        sender.join(timeout=60)
+    assert outcomes == ["lost", "lost"]
+    _, alive = psutil.wait_procs(workers[1:], timeout=15)
+    assert not alive, "the other decoding process of the broken pool was left running"
+    small = _traces_json(_span_json("small", span_id="0000000000000001"))
+    assert decoders.decode(Signal.TRACES, small, "application/json", None, None).accepted == 1
+    closing = threading.Thread(target=decoders.close)
+    closing.start()
+    closing.join(timeout=30)
+    assert not closing.is_alive(), "closing the decoders hung"
+
