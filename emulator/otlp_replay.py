@@ -259,12 +259,13 @@ def _replay_worker(run: RecordedRun, target: OtlpTarget, worker: int, workers: i
 
 
 def replay(run: RecordedRun, target: OtlpTarget, progress: Callable[[float], None] | None = None,
-           workers: int = 1) -> ExportStats:
+           workers: int = 1, isolated: bool = False) -> ExportStats:
     """Send the run's traces and logs to ``target`` over OTLP/HTTP (protobuf); returns what went and what F3 took.
 
-    With ``workers`` > 1, that many processes send a share of the traces each (whole traces, split by ID).
+    With ``workers`` > 1, that many processes send a share of the traces each (whole traces, split by ID); with
+    ``isolated``, even one worker runs in a process of its own, so the caller never holds the run's jobs.
     """
-    if workers == 1:
+    if workers == 1 and not isolated:
         return _replay_share(run, target, 0, 1, progress)
     context = multiprocessing.get_context("spawn")
     fractions = context.Array("d", workers, lock=False)

@@ -47,8 +47,8 @@ from slo.report import (
 from slo.specs import SloSpec
 
 EXPORTERS = 1
-"""Exporters: one encodes faster than the collector takes its requests on a 2-core machine, and each more would
-hold its own share of the run's jobs (about 450 MiB for the game day)."""
+"""Exporter processes: one encodes faster than the collector takes its requests on a 2-core machine, and each
+more would hold its own share of the run's jobs (about 450 MiB for the game day)."""
 DECODERS = 2
 """The collector's decoding processes, so that it too uses both cores."""
 OWNED = ("collector", "postmortems", "alerts", "dashboards")
@@ -117,7 +117,8 @@ def run_demo(scenario: Scenario, seed: int, specs: list[SloSpec], out: Path, bar
         description = f"2/6 OTLP/HTTP into the collector on 127.0.0.1:{port}"
         task = bar.add_task(description, total=1.0)
         stats = replay(recorded, OtlpTarget(f"http://127.0.0.1:{port}"),
-                       lambda fraction: bar.update(task, completed=min(fraction, 0.99)), workers=EXPORTERS)
+                       lambda fraction: bar.update(task, completed=min(fraction, 0.99)), workers=EXPORTERS,
+                       isolated=True)
         bar.update(task, completed=1.0, description=f"{description}: {count(stats.spans)} spans and "
                                                     f"{count(stats.logs)} log records")
     finally:
