@@ -180,9 +180,8 @@ class OtlpHttpApp:
         """A read the analysis answers, off the event loop and audited; what the caller may not see is 404."""
         async def handle(request: web.Request) -> web.Response:
             principal = self._reader(request)
-            caller = None if principal.admin else principal.tenant
             try:
-                body = await asyncio.get_running_loop().run_in_executor(self._decoders, read, caller, request)
+                body = await asyncio.get_running_loop().run_in_executor(self._decoders, read, principal.tenant, request)
             except LookupError as exc:
                 await self._record(_actor(principal), action, request.path_qs, found=False)
                 raise _json_error(web.HTTPNotFound, str(exc).strip("'\"")) from None

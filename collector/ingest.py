@@ -86,11 +86,6 @@ class TokenBucket:
             self._levels[tenant] = (level - amount, now)
 
 
-def _sender(principal: Principal) -> str | None:
-    """The tenant a request speaks for; None for the platform."""
-    return None if principal.admin else principal.tenant
-
-
 class Ingestor:
     def __init__(self, wal: WriteAheadLog, owners: Owners, bucket: TokenBucket | None = None,
                  decoders: Decoders | None = None):
@@ -106,13 +101,13 @@ class Ingestor:
 
     def submit(self, signal: Signal, request: Message, principal: Principal) -> tuple[Outcome, Future]:
         """Flatten and log a decoded request, as ``accept`` does."""
-        return self.accept(flatten(signal, request, _sender(principal)), principal)
+        return self.accept(flatten(signal, request, principal.tenant), principal)
 
     def submit_body(self, signal: Signal, body: bytes, content_type: str | None, content_encoding: str | None,
                     principal: Principal) -> tuple[Outcome, Future]:
         """Decode (on the decoders), flatten and log a request body, as ``accept`` does; raises PayloadError for a
         body that cannot be taken and DecoderLost when its decoding process died (retryable)."""
-        flat = self.decoders.decode(signal, body, content_type, content_encoding, _sender(principal))
+        flat = self.decoders.decode(signal, body, content_type, content_encoding, principal.tenant)
         return self.accept(flat, principal)
 
     def accept(self, flat: Flattened, principal: Principal) -> tuple[Outcome, Future]:

@@ -10,10 +10,15 @@ from collector.config import Tokens
 
 @dataclass(frozen=True)
 class Principal:
-    """``tenant`` None with ``admin``: the platform, which sees everything."""
+    """``tenant`` None with ``admin``: the platform, which sees everything; so ``tenant`` is always the tenant a
+    caller speaks for, or None for the platform."""
 
     tenant: str | None
     admin: bool
+
+    def __post_init__(self) -> None:
+        if self.admin != (self.tenant is None):
+            raise ValueError(f"a principal is the platform (admin, no tenant) or one tenant, not {self}")
 
     def may_read(self, tenant: str | None) -> bool:
         return self.admin or (tenant is not None and tenant == self.tenant)
