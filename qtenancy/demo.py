@@ -87,18 +87,21 @@ def _emulate_and_record(scenario: Scenario, recorded: RecordedRun) -> tuple[int,
 
 def _emulated(scenario: Scenario, recorded: RecordedRun, progress: Callable[[float], None]) -> tuple[int, list[dict]]:
     """Emulate and write the run in a child process: the demo's own process then never holds the run, nor the
-    memory emulating it took, through the steps that follow; returns the jobs and the injected faults. The step is
-    done when the run is written, not when the simulated clock reaches its end (drawing the results and writing
-    the run come after)."""
+    memory emulating it took, through the steps that follow; returns the jobs and the injected faults once the run
+    is written (``progress`` hears the child's share of the emulation, which is whole before the writing ends)."""
     context = multiprocessing.get_context("spawn")
     fraction = context.Value("d", 0.0, lock=False)
     with ProcessPoolExecutor(1, mp_context=context, initializer=_share_progress, initargs=(fraction,)) as pool:
         future = pool.submit(_emulate_and_record, scenario, recorded)
         while wait([future], timeout=0.25).not_done:
-            progress(min(fraction.value, 0.99))
-        emulated = future.result()
-    progress(1.0)
-    return emulated
+            progress(fraction.value)
+        return future.result()
+
+
+def _short_of_done(bar: Progress | StepLines, task: int) -> Callable[[float], None]:
+    """A step's progress from work that reports 1.0 before the step is over (the run is still being written, the
+    last requests are still out): the demo itself says when the step is done."""
+    return lambda fraction: bar.update(task, completed=min(fraction, 0.99))
 
 
 def run_demo(scenario: Scenario, seed: int, specs: list[SloSpec], out: Path, bar: Progress | StepLines) -> DemoResult:
@@ -107,7 +110,8 @@ def run_demo(scenario: Scenario, seed: int, specs: list[SloSpec], out: Path, bar
     out.mkdir(parents=True, exist_ok=True)
     task = bar.add_task(f"1/6 emulating {scenario.name}, {scenario.days:g} days", total=1.0)
     recorded = RecordedRun(out / "run", scenario.name, seed)
-    emulated, faults = _emulated(scenario, recorded, lambda fraction: bar.update(task, completed=fraction))
+    emulated, faults = _emulated(scenario, recorded, _short_of_done(bar, task))
+    bar.update(task, completed=1.0)
     data = DataDir(out / "collector")
     data.root.mkdir(parents=True, exist_ok=True)
     write_billing_terms(billing_terms(scenario), data.root / BILLING_TERMS)
@@ -116,9 +120,8 @@ def run_demo(scenario: Scenario, seed: int, specs: list[SloSpec], out: Path, bar
     try:
         description = f"2/6 OTLP/HTTP into the collector on 127.0.0.1:{port}"
         task = bar.add_task(description, total=1.0)
-        stats = replay(recorded, OtlpTarget(f"http://127.0.0.1:{port}"),
-                       lambda fraction: bar.update(task, completed=min(fraction, 0.99)), workers=EXPORTERS,
-                       isolated=True)
+        stats = replay(recorded, OtlpTarget(f"http://127.0.0.1:{port}"), _short_of_done(bar, task),
+                       workers=EXPORTERS, isolated=True)
         bar.update(task, completed=1.0, description=f"{description}: {count(stats.spans)} spans and "
                                                     f"{count(stats.logs)} log records")
     finally:
