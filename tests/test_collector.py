@@ -94,6 +94,11 @@ def _get(url, token=None):
         return error.code, json.loads(error.read())
 
 
+def _decoding_processes(parent: int | None = None) -> list[psutil.Process]:
+    """The decoding processes a collector (this process, when it serves in-process) has started."""
+    return [c for c in psutil.Process(parent).children() if "--multiprocessing-fork" in c.cmdline()]
+
+
 def _status(body: bytes) -> str:
     return status_pb2.Status.FromString(body).message
 
@@ -195,7 +200,7 @@ def test_a_decoding_process_that_dies_costs_a_retry_not_a_record(tmp_path):
             return _traces_json(_span_json("qtenancy.job.execute", span_id=f"{number:016x}", **{"qtenancy.provenance_id": PID}))
 
         def kill_the_decoders() -> None:
-            workers = [c for c in psutil.Process().children() if "--multiprocessing-fork" in c.cmdline()]
+            workers = _decoding_processes()
             assert workers, "no decoding process ran"
             for worker in workers:
                 worker.kill()
@@ -364,7 +369,7 @@ def test_decoding_processes_leave_when_their_collector_is_killed(tmp_path):
 
     try:
         server = serve()
-        workers = [c for c in psutil.Process(server.pid).children() if "--multiprocessing-fork" in c.cmdline()]
+        workers = _decoding_processes(server.pid)
         assert workers, "no decoding process ran"
         server.kill()
         server.communicate(timeout=30)

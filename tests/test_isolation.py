@@ -26,7 +26,14 @@ from collector.otlp_payload import Signal
 from collector.server import CollectorServer
 from contract.tables import METRIC_POINTS, SPANS, scan
 
-from .test_collector import _config, _get, _post, _span_json, _traces_json
+from .test_collector import (
+    _config,
+    _decoding_processes,
+    _get,
+    _post,
+    _span_json,
+    _traces_json,
+)
 
 ADMIN = "admin-token-0123456789abcdef"
 TENANT_A = "tenant-a-token-0123456789"
@@ -231,7 +238,7 @@ def test_a_decoder_lost_mid_request_fails_what_was_in_flight_and_stops_the_rest(
         sender.start()
     deadline = time.monotonic() + 60
     while True:
-        workers = [c for c in psutil.Process().children() if "--multiprocessing-fork" in c.cmdline()]
+        workers = _decoding_processes()
         if len(workers) == 2 and all(sum(w.cpu_times()[:2]) > 1.0 for w in workers):
             break
         assert time.monotonic() < deadline, "the two decoding processes never got busy"
