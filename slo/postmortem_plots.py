@@ -44,14 +44,17 @@ def _png(figure) -> bytes:
 
 
 def _figure(title: str, start: datetime, end: datetime):
-    figure = Figure(figsize=(10, 3.6), layout="constrained")
+    """A time plot; its margins are fixed (the tick labels are dates and numbers of known width), since a layout
+    engine draws every figure twice, which was a fifth of a postmortem's time."""
+    figure = Figure(figsize=(10, 3.6))
     axes = figure.subplots()
+    figure.subplots_adjust(left=0.075, right=0.985, top=0.91, bottom=0.27)
     axes.set_title(title, loc="left", fontsize=11)
     axes.set_xlim(start, end)
     axes.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M", tz=UTC))
     axes.set_xlabel("time (UTC)")
     axes.grid(alpha=0.3)
-    figure.autofmt_xdate()
+    figure.autofmt_xdate(bottom=0.27)
     return figure, axes
 
 

@@ -18,6 +18,7 @@ from qtenancy.options import (
 from qtenancy.reading import ground_truth as read_ground_truth
 from qtenancy.reading import specs as load_specs
 from qtenancy.reading import store_tables, viewer_of
+from qtenancy.warm import import_in_background
 
 
 def postmortem(
@@ -38,9 +39,9 @@ def postmortem(
     from slo.analysis import detect
     from slo.incidents import incidents as incidents_of
     from slo.postmortem import Scope
-    from slo.postmortem_files import write_postmortem
     from slo.report import data_end
 
+    import_in_background("slo.postmortem_plots")
     specs, faults = load_specs(spec), read_ground_truth(ground_truth)
     tables = store_tables(data_dir, "postmortem", tenant)
     viewer = viewer_of(tables, tenant)
@@ -59,5 +60,7 @@ def postmortem(
     scope = Scope(instant(start, "--from"), instant(end, "--to"), backend, tenant, alert, incident)
     if scope.end < scope.start or (scope.end == scope.start and incident is None):
         raise typer.BadParameter(f"--to ({end}) must be after --from ({start})", param_hint="--to")
+    from slo.postmortem_files import write_postmortem
+
     for path in write_postmortem(specs, tables, detections, scope, faults, out, viewer).values():
         console.print(f"  {path}", highlight=False)
