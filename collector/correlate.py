@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -96,6 +97,13 @@ def _time(column: str) -> pl.Expr:
     return pl.from_epoch(pl.col(column) // 1000, time_unit="us").dt.replace_time_zone("UTC")
 
 
+def _seconds(start_ns: str, end_ns: str) -> pl.Expr:
+    """Seconds between two instants in ns, multiplied rather than divided: polars divides a short column by a
+    constant exactly but a longer one by multiplying with its reciprocal, so a job rebuilt alone would differ in
+    the last bit from the same job correlated among many."""
+    return (pl.col(end_ns) - pl.col(start_ns)) * 1e-9
+
+
 def jobs_from(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.LazyFrame:
     """One row per provenance ID, from every span and log record of those jobs.
 
@@ -176,9 +184,9 @@ def jobs_from(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.LazyFrame:
             complete=pl.col("has_root") & (pl.col("missing_stages").list.len() == 0).fill_null(False),
             submitted_at=_time("root_start").fill_null(_time("first_ns")),
             finished_at=_time("root_end"),
-            queue_wait_seconds=(pl.col("queue_end") - pl.col("queue_start")) / 1e9,
-            exec_seconds=(pl.col("execute_end") - pl.col("execute_start")) / 1e9,
-            submit_to_result_seconds=(pl.col("root_end") - pl.col("root_start")) / 1e9,
+            queue_wait_seconds=_seconds("queue_start", "queue_end"),
+            exec_seconds=_seconds("execute_start", "execute_end"),
+            submit_to_result_seconds=_seconds("root_start", "root_end"),
             **{f"{s.value}_start": _time(f"{s.value}_start") for s in STAGES},
             **{f"{s.value}_end": _time(f"{s.value}_end") for s in STAGES},
         )
@@ -219,24 +227,87 @@ def backend_status_from(logs: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-BUCKET_SPANS = 1_500_000
-"""Spans correlated at once: a larger store is correlated a share of its provenance IDs at a time, so memory
-holds one share's spans and jobs, not the store's. Each share is a scan of every new part, so shares are as
-large as the memory bound allows: 1.5 M spans (about 140 k jobs) take about a gigabyte at the peak."""
+BUCKET_SPANS = 750_000
+"""Spans correlated at once in one slice: a larger store is correlated a share of its jobs at a time, so memory
+holds the spans and jobs of the slices in hand (``CONCURRENT_SLICES`` of them), not the store's. A day of
+820 k spans alone takes about 0.4 GB at the peak."""
+
+CONCURRENT_SLICES = 2
+"""Slices correlated at the same time: polars keeps only about one core and a quarter busy on one slice."""
 
 SPILL = ".correlating"
 """Where rebuilt rows wait, a file per share and day, until they are merged into the tables' days
 (``collector.day_upsert``)."""
 
 
-def _jobs_in_shares(spans: pl.LazyFrame, logs: pl.LazyFrame, to: Path) -> None:
-    """``jobs_from`` evaluated one share of the provenance IDs at a time (every record of a job is in its share),
-    each share's jobs spilled by day."""
-    shares = max(1, -(-spans.select(pl.len()).collect().item() // BUCKET_SPANS))
-    share = pl.col(Attr.PROVENANCE_ID.value).hash(seed=0) % shares
-    for k in range(shares):
-        jobs = jobs_from(spans.filter(share == k), logs.filter(share == k)).collect(engine="in-memory")
-        spill(jobs, to, f"share-{k}", "submitted_at")
+@dataclass(frozen=True)
+class _Share:
+    """The jobs whose every record is in ``spans`` and ``logs`` (parts of the same days), ``slices`` of their
+    provenance IDs at a time."""
+
+    spans: list[Path]
+    logs: list[Path]
+    slices: int
+
+
+def _rows(files: list[Path]) -> int:
+    return pl.scan_parquet(files, hive_partitioning=False).select(pl.len()).collect().item() if files else 0
+
+
+def _shares(span_files: list[Path], log_files: list[Path]) -> list[_Share]:
+    """Consecutive days grouped while their spans fit in ``BUCKET_SPANS``; a day that holds more is sliced by
+    provenance ID. Each share reads only its own days' parts, not the store."""
+    days: dict[str, tuple[list[Path], list[Path]]] = {}
+    for files, side in ((span_files, 0), (log_files, 1)):
+        for path in files:
+            days.setdefault(path.parent.name, ([], []))[side].append(path)
+    grouped: list[tuple[list[Path], list[Path], int]] = []
+    for day in sorted(days):
+        day_spans, day_logs = days[day]
+        rows = _rows(day_spans)
+        if not grouped or grouped[-1][2] + rows > BUCKET_SPANS:
+            grouped.append(([], [], 0))
+        spans, logs, held = grouped[-1]
+        grouped[-1] = (spans + day_spans, logs + day_logs, held + rows)
+    return [_Share(spans, logs, max(1, -(-held // BUCKET_SPANS))) for spans, logs, held in grouped]
+
+
+def _jobs_in_shares(store: Path, span_files: list[Path], log_files: list[Path], to: Path,
+                    only: pl.DataFrame | None = None) -> None:
+    """``jobs_from`` evaluated one share of the jobs at a time, each share's jobs spilled by day (``only``: just
+    these provenance IDs). A job whose records sit in the parts of more than one share (one running over
+    midnight, a late retry) is correlated afterwards, from every part, with the others like it."""
+    pid = Attr.PROVENANCE_ID.value
+
+    def scan(table: str, files: list[Path]) -> pl.LazyFrame:
+        frame = scan_raw(store, table, files)
+        return frame if only is None else frame.join(only.lazy(), on=pid, how="semi")
+
+    shares = _shares(span_files, log_files)
+    spread = pl.DataFrame(schema={pid: pl.String})
+    if len(shares) > 1:
+        located = pl.concat([
+            pl.concat([scan(SPANS, share.spans).select(pid), scan(LOGS, share.logs).select(pid)])
+            .drop_nulls().unique().with_columns(share=pl.lit(k))
+            for k, share in enumerate(shares)
+        ])
+        spread = located.group_by(pid).agg(pl.len()).filter(pl.col("len") > 1).select(pid).collect()
+    spread_job = pl.col(pid).is_in(spread[pid].implode()).fill_null(False)
+    slices = [(scan(SPANS, share.spans).filter(~spread_job), scan(LOGS, share.logs).filter(~spread_job),
+               f"share-{k}-{i}", share.slices, i)
+              for k, share in enumerate(shares) for i in range(share.slices)]
+    if not spread.is_empty():
+        spans, logs = scan(SPANS, span_files).filter(spread_job), scan(LOGS, log_files).filter(spread_job)
+        count = max(1, -(-spans.select(pl.len()).collect().item() // BUCKET_SPANS))
+        slices += [(spans, logs, f"spread-{i}", count, i) for i in range(count)]
+
+    def correlate_slice(spans: pl.LazyFrame, logs: pl.LazyFrame, name: str, count: int, i: int) -> None:
+        mine = pl.col(pid).hash(seed=0) % count == i
+        spill(jobs_from(spans.filter(mine), logs.filter(mine)).collect(engine="in-memory"), to, name, "submitted_at")
+
+    with ThreadPoolExecutor(CONCURRENT_SLICES) as pool:
+        for done in [pool.submit(correlate_slice, *work) for work in slices]:
+            done.result()
 
 
 @dataclass(frozen=True)
@@ -336,17 +407,17 @@ def _correlate(store: Path) -> Correlation:
     calibrations = calibrations_from(spans)
     statuses = backend_status_from(logs if from_scratch else scan_raw(
         store, LOGS, [store / p for p in new if p.startswith(f"{LOGS}/")]))
+    span_files, log_files, touched = parts(store, SPANS), parts(store, LOGS), None
     if not from_scratch:
         touched = pl.concat([_touched(store, new, SPANS, pl.col(pid)), _touched(store, new, LOGS, pl.col(pid))]).unique()
-        spans = scan_raw(store, SPANS, _holding(store, SPANS, touched)).join(touched.lazy(), on=pid, how="semi")
-        logs = scan_raw(store, LOGS, _holding(store, LOGS, touched)).join(touched.lazy(), on=pid, how="semi")
+        span_files, log_files = _holding(store, SPANS, touched), _holding(store, LOGS, touched)
         changed = _touched(store, new, SPANS, pl.col("trace_id"), pl.col("name") == Span.CALIBRATION.value)
         calibrations = calibrations_from(scan_raw(store, SPANS, _holding(store, SPANS, changed))).join(
             changed.lazy().rename({"trace_id": "calibration_trace_id"}), on="calibration_trace_id", how="semi")
     spilled = store / SPILL
     shutil.rmtree(spilled, ignore_errors=True)
     try:
-        _jobs_in_shares(spans, logs, spilled / JOBS)
+        _jobs_in_shares(store, span_files, log_files, spilled / JOBS, touched)
         spill(calibrations.collect(), spilled / CALIBRATIONS, "rebuilt", "ended_at")
         spill(statuses.collect(), spilled / BACKEND_STATUS, "rebuilt", "at")
         jobs_rebuilt, calibrations_rebuilt, statuses_rebuilt = (

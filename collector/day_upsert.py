@@ -7,6 +7,7 @@ are in memory at once, only a slice's, and the part comes out sorted by time the
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from pathlib import Path
 
@@ -14,6 +15,9 @@ import polars as pl
 
 from contract.tables import ROW_GROUP_ROWS, verified_row_groups, write_row_groups
 
+CONCURRENT_DAYS = 2
+"""Days rewritten at the same time: compressing and writing a day's part keeps about one core busy, and each
+holds only a slice of rows."""
 SPILL_ROW_GROUP = 16_384
 """Rows per row group of a spilled file: reading a slice of time from it skips the row groups outside the slice."""
 
@@ -46,12 +50,17 @@ def upsert(table: Path, key: str, time_column: str, spilled: Path, existing: pl.
     if existing is not None:
         days |= set(existing.join(keys.lazy(), on=key, how="semi").select(_day(time_column).unique())
                     .collect(engine="streaming").to_series().to_list())
-    for day in sorted(days):
+
+    def rewrite(day: str) -> None:
         part, runs = table / f"day={day}" / f"{table.name}.parquet", spilled / f"day={day}"
         if part.exists():
             for i, rows in enumerate(verified_row_groups(part)):
                 _write_run(rows.join(keys, on=key, how="anti"), runs / f"kept-{i}.parquet")
         _merge(sorted(runs.glob("*.parquet")), part, schema, time_column, key)
+
+    with ThreadPoolExecutor(CONCURRENT_DAYS) as pool:
+        for done in [pool.submit(rewrite, day) for day in sorted(days)]:
+            done.result()
     return keys.height
 
 

@@ -23,7 +23,7 @@ from collector.wal import (
     sequence_of,
 )
 from contract.data_dir import AUDIT_LOG, STORE
-from contract.tables import IDENTITY, verified_row_groups, write_partitioned
+from contract.tables import IDENTITY, verified_arrow_row_groups, write_partitioned
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def unreadable(path: Path) -> str | None:
     It is read a row group at a time and the memory Arrow's allocator kept is handed back, so checking a
     store's parts costs one row group of memory, not the parts'."""
     try:
-        for _ in verified_row_groups(path):
+        for _ in verified_arrow_row_groups(path):
             pass
     except Exception as exc:  # noqa: BLE001 (any reader complaint means the part cannot be trusted)
         return f"{type(exc).__name__}: {exc}"

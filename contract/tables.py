@@ -20,11 +20,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from common.durable_files import fsync_directory
 from contract.semconv import ATTRIBUTES, STAGES, Attr, Span
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SPANS, LOGS, METRIC_POINTS = "spans", "logs", "metric_points"
 JOBS, CALIBRATIONS, BACKEND_STATUS = "jobs", "calibrations", "backend_status"
@@ -247,17 +251,23 @@ def write_row_groups(groups: Iterable[pl.DataFrame], path: Path) -> None:
     fsync_directory(path.parent)
 
 
-def verified_row_groups(path: Path) -> Iterator[pl.DataFrame]:
-    """A part's row groups, one at a time, with every page's CRC checked; raises on any damage."""
+def verified_arrow_row_groups(path: Path) -> Iterator[pa.Table]:
+    """A part's row groups as Arrow tables, one at a time, with every page's CRC checked; raises on any damage."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     part = pq.ParquetFile(path, page_checksum_verification=True)
     try:
         for group in range(part.num_row_groups):
-            yield pl.from_arrow(part.read_row_group(group))
+            yield part.read_row_group(group)
     finally:
         pa.default_memory_pool().release_unused()
+
+
+def verified_row_groups(path: Path) -> Iterator[pl.DataFrame]:
+    """A part's row groups, one at a time, with every page's CRC checked; raises on any damage."""
+    for group in verified_arrow_row_groups(path):
+        yield pl.from_arrow(group)
 
 
 def write_partitioned(frame: pl.DataFrame, root: Path, table: str, part: str) -> list[Path]:
