@@ -273,15 +273,19 @@ def _shares(span_files: list[Path], log_files: list[Path]) -> list[_Share]:
 
 
 def _jobs_in_shares(store: Path, span_files: list[Path], log_files: list[Path], to: Path,
-                    only: pl.DataFrame | None = None) -> None:
-    """``jobs_from`` evaluated one share of the jobs at a time, each share's jobs spilled by day (``only``: just
-    these provenance IDs). A job whose records sit in the parts of more than one share (one running over
-    midnight, a late retry) is correlated afterwards, from every part, with the others like it."""
+                    rebuilt: pl.DataFrame | None = None, fresh: frozenset[Path] = frozenset()) -> None:
+    """``jobs_from`` evaluated one share of the jobs at a time, each share's jobs spilled by day. With ``rebuilt``,
+    only those provenance IDs are read from parts other than the ``fresh`` ones (every job in a fresh part is
+    rebuilt). A job whose records sit in the parts of more than one share (one running over midnight, a late
+    retry) is correlated afterwards, from every part, with the others like it."""
     pid = Attr.PROVENANCE_ID.value
 
     def scan(table: str, files: list[Path]) -> pl.LazyFrame:
-        frame = scan_raw(store, table, files)
-        return frame if only is None else frame.join(only.lazy(), on=pid, how="semi")
+        older = [f for f in files if f not in fresh]
+        if rebuilt is None or not older:
+            return scan_raw(store, table, files)
+        return pl.concat([scan_raw(store, table, [f for f in files if f in fresh]),
+                          scan_raw(store, table, older).join(rebuilt.lazy(), on=pid, how="semi")])
 
     shares = _shares(span_files, log_files)
     spread = pl.DataFrame(schema={pid: pl.String})
@@ -417,7 +421,7 @@ def _correlate(store: Path) -> Correlation:
     spilled = store / SPILL
     shutil.rmtree(spilled, ignore_errors=True)
     try:
-        _jobs_in_shares(store, span_files, log_files, spilled / JOBS, touched)
+        _jobs_in_shares(store, span_files, log_files, spilled / JOBS, touched, frozenset(store / p for p in new))
         spill(calibrations.collect(), spilled / CALIBRATIONS, "rebuilt", "ended_at")
         spill(statuses.collect(), spilled / BACKEND_STATUS, "rebuilt", "at")
         jobs_rebuilt, calibrations_rebuilt, statuses_rebuilt = (
