@@ -20,7 +20,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from collector.otlp_payload import Signal, decompress, parse
-from collector.records import Flattened, flatten
+from collector.packed import Packed, pack
+from collector.records import flatten
 
 log = logging.getLogger("qtenancy.collector")
 ORPHAN_CHECK_SECONDS = 1.0
@@ -32,9 +33,10 @@ class DecoderLost(RuntimeError):
 
 
 def decode(signal: Signal, body: bytes, content_type: str | None, content_encoding: str | None, limit: int,
-           tenant: str | None) -> Flattened:
-    """A request body as the store's rows, checked for a sender of ``tenant`` (None: the platform)."""
-    return flatten(signal, parse(signal, decompress(body, content_encoding, limit), content_type), tenant)
+           tenant: str | None) -> Packed:
+    """A request body as the store's rows, checked for a sender of ``tenant`` (None: the platform), packed for the
+    log (a decoding process sends the serving process its rows as log records, not as frames)."""
+    return pack(flatten(signal, parse(signal, decompress(body, content_encoding, limit), content_type), tenant))
 
 
 def _leave_stopping_to_the_server() -> None:
@@ -67,7 +69,7 @@ class Decoders:
                                    initializer=_leave_stopping_to_the_server)
 
     def decode(self, signal: Signal, body: bytes, content_type: str | None, content_encoding: str | None,
-               tenant: str | None) -> Flattened:
+               tenant: str | None) -> Packed:
         """Blocks the calling thread until the body is decoded; raises what ``decode`` raises, or DecoderLost."""
         if self._pool is None:
             return decode(signal, body, content_type, content_encoding, self._limit, tenant)

@@ -2,8 +2,8 @@
 
 A request is flattened and checked, its rows appended to the write-ahead log, and it is acknowledged
 when the log has synced them: a caller that got an answer never loses what it was told was kept.
-Flattening is the expensive part and runs in the caller's worker thread, or in a decoding process
-(``collector/decoding.py``); only the owner check, the encoding of the rows kept and the append are serialised.
+Flattening and encoding the rows as log records (``collector/packed.py``) run in the caller's worker thread, or
+in a decoding process (``collector/decoding.py``); only the owner check and the append are serialised.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from collector.config import Limits
 from collector.decoding import Decoders
 from collector.otlp_payload import Signal
 from collector.ownership import Owners
-from collector.records import Flattened, flatten
+from collector.packed import Packed, pack
+from collector.records import flatten
 from collector.tenancy import Principal
-from collector.wal import WriteAheadLog, encode
+from collector.wal import WriteAheadLog
 
 
 class RateLimited(RuntimeError):
@@ -101,29 +102,28 @@ class Ingestor:
 
     def submit(self, signal: Signal, request: Message, principal: Principal) -> tuple[Outcome, Future]:
         """Flatten and log a decoded request, as ``accept`` does."""
-        return self.accept(flatten(signal, request, principal.tenant), principal)
+        return self.accept(pack(flatten(signal, request, principal.tenant)), principal)
 
     def submit_body(self, signal: Signal, body: bytes, content_type: str | None, content_encoding: str | None,
                     principal: Principal) -> tuple[Outcome, Future]:
         """Decode (on the decoders), flatten and log a request body, as ``accept`` does; raises PayloadError for a
         body that cannot be taken and DecoderLost when its decoding process died (retryable)."""
-        flat = self.decoders.decode(signal, body, content_type, content_encoding, principal.tenant)
-        return self.accept(flat, principal)
+        return self.accept(self.decoders.decode(signal, body, content_type, content_encoding, principal.tenant),
+                           principal)
 
-    def accept(self, flat: Flattened, principal: Principal) -> tuple[Outcome, Future]:
-        """Log a flattened request; the future resolves once its rows are synced (raises OSError if not).
+    def accept(self, packed: Packed, principal: Principal) -> tuple[Outcome, Future]:
+        """Log a packed request; the future resolves once its rows are synced (raises OSError if not).
 
         Raises RateLimited, OverBurst or WalFullError before anything is logged: the request may be retried.
         """
         with self.owners.lock:
-            claims = self.owners.admit(flat)
+            claims = self.owners.admit(packed)
             if self.bucket is not None and principal.tenant is not None:
-                self.bucket.take(principal.tenant, flat.accepted)
-            records = [encode(table, frame) for table, frame in flat.tables.items() if frame.height]
-            if records:
-                future = self.wal.append(records)
+                self.bucket.take(principal.tenant, packed.accepted)
+            if packed.records:
+                future = self.wal.append(list(packed.records.values()))
             else:
                 future = Future()
                 future.set_result(None)
             self.owners.bind(claims)
-        return Outcome(flat.accepted, flat.rejected, flat.message), future
+        return Outcome(packed.accepted, packed.rejected, packed.message), future

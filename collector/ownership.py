@@ -17,12 +17,9 @@ from pathlib import Path
 
 import polars as pl
 
-from collector.records import Flattened
-from contract.semconv import Attr
+from collector.packed import KEY, Packed
+from collector.wal import encode
 from contract.tables import LOGS, RECORD_OWNER, SPANS, scan_raw
-
-_PID = Attr.PROVENANCE_ID.value
-KEY = {SPANS: pl.col("trace_id"), LOGS: pl.coalesce(_PID, "trace_id")}
 
 
 class Owners:
@@ -39,36 +36,40 @@ class Owners:
         pairs = pl.concat(frames).unique(subset="key", keep="first", maintain_order=True).collect()
         return cls(dict(zip(pairs["key"].to_list(), pairs["owner"].to_list(), strict=True)))
 
-    def admit(self, flat: Flattened) -> dict[str, str]:
-        """Drop the rows of ``flat`` that name an owner other than their job's, counting them as rejected;
+    def admit(self, packed: Packed) -> dict[str, str]:
+        """Drop the rows of ``packed`` that name an owner other than their job's, counting them as rejected;
         returns the owners of the jobs the request is the first to name, for ``bind`` once it is logged.
 
         Call under ``lock`` together with ``bind``, so two requests cannot both claim a new job.
         """
         new: dict[str, str] = {}
-        for table in (SPANS, LOGS):
-            frame = flat.tables.get(table)
-            if frame is None or frame.is_empty():
-                continue
-            keyed = frame.with_columns(_key=KEY[table], _owner=RECORD_OWNER)
-            pairs = keyed.select("_key", "_owner").drop_nulls().unique(maintain_order=True)
+        for table, pairs in packed.claims.items():
             refused = []
-            for key, owner in pairs.iter_rows():
+            for key, owner in pairs:
                 bound = self._bound.get(key) or new.get(key)
                 if bound is None:
                     new[key] = owner
                 elif bound != owner:
                     refused.append((key, owner))
-            if not refused:
-                continue
-            refused_frame = pl.DataFrame(refused, schema={"_key": pl.String, "_owner": pl.String}, orient="row")
-            dropped = keyed.join(refused_frame, on=["_key", "_owner"], how="semi", maintain_order="left")
-            what = "span" if table == SPANS else "log record"
-            for key, count in dropped.group_by("_key", maintain_order=True).len().iter_rows():
-                flat.reject(f"{count} {what}(s) of job {key}: it belongs to another tenant", count)
-            flat.accepted -= dropped.height
-            flat.tables[table] = keyed.join(refused_frame, on=["_key", "_owner"], how="anti", maintain_order="left").drop("_key", "_owner")
+            if refused:
+                self._drop(packed, table, refused)
         return new
+
+    @staticmethod
+    def _drop(packed: Packed, table: str, refused: list[tuple[str, str]]) -> None:
+        """Take the rows of the refused (key, owner) pairs out of ``packed``'s record of ``table``."""
+        keyed = packed.rows(table).with_columns(_key=KEY[table], _owner=RECORD_OWNER)
+        refused_frame = pl.DataFrame(refused, schema={"_key": pl.String, "_owner": pl.String}, orient="row")
+        dropped = keyed.join(refused_frame, on=["_key", "_owner"], how="semi", maintain_order="left")
+        what = "span" if table == SPANS else "log record"
+        for key, count in dropped.group_by("_key", maintain_order=True).len().iter_rows():
+            packed.reject(f"{count} {what}(s) of job {key}: it belongs to another tenant", count)
+        packed.accepted -= dropped.height
+        kept = keyed.join(refused_frame, on=["_key", "_owner"], how="anti", maintain_order="left").drop("_key", "_owner")
+        if kept.height:
+            packed.records[table] = encode(table, kept)
+        else:
+            del packed.records[table]
 
     def bind(self, claims: dict[str, str]) -> None:
         self._bound.update(claims)

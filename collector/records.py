@@ -53,10 +53,9 @@ MAX_TIME_NS = (1 << 63) - 1
 
 
 @dataclass
-class Flattened:
-    """The rows of one request per table, and what was rejected and why (the first reasons)."""
+class Tally:
+    """What a request had accepted and rejected, and why (the first reasons)."""
 
-    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
     accepted: int = 0
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
@@ -72,6 +71,13 @@ class Flattened:
             return ""
         more = f" (and {self.rejected - len(self.reasons)} more)" if self.rejected > len(self.reasons) else ""
         return f"{self.rejected} rejected: " + "; ".join(self.reasons) + more
+
+
+@dataclass
+class Flattened(Tally):
+    """The rows of one request per table, and what was rejected and why."""
+
+    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 def _value(any_value):

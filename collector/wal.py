@@ -71,6 +71,14 @@ def encode(table: str, frame: pl.DataFrame) -> bytes:
     return HEADER.pack(MAGIC, TABLE_CODES[table], len(payload), zlib.crc32(payload)) + payload
 
 
+def decode(record: bytes) -> pl.DataFrame:
+    """The rows of one record made by ``encode``."""
+    found = _record_at(record, 0)
+    if isinstance(found, str):
+        raise ValueError(found)
+    return found[1]
+
+
 def _record_at(data: bytes, offset: int) -> tuple[str, pl.DataFrame, int] | str:
     """The record starting at ``offset`` and where the next one starts, or why there is none."""
     if len(data) - offset < HEADER.size:
