@@ -71,7 +71,7 @@ def _line(what: str, measured: tuple[float, float, int], anchor: float | None, t
 
 
 def _duckdb_sql(store: Path, out: Path) -> str:
-    from collector.correlate import ROOT_ATTRIBUTES
+    from collector.job_rows import ROOT_ATTRIBUTES
     from contract.semconv import STAGES
 
     root = ", ".join(f'arg_min("{attr.value}", (start_ns, span_id)) AS {name}' for name, attr in ROOT_ATTRIBUTES.items())

@@ -4,9 +4,8 @@ status tables from the platform's records.
 Incremental and idempotent: it remembers which store parts it has read; new parts name the jobs to
 rebuild, each rebuilt from all of its spans wherever they are, and written over the partitions that held
 it. Running it again on the same store changes nothing; rebuilding from scratch gives the same bytes.
-The meter a job was billed by is read from its meter span (or, failing that, its root span). A job missing
-stages is kept and flagged (``complete`` false, ``missing_stages``): that is SLI M5. A new part that does
-not read back whole is moved to quarantine with its reason, and the rest is correlated.
+A job's row is made by ``collector.job_rows``. A new part that does not read back whole is moved to quarantine
+with its reason, and the rest is correlated.
 """
 
 from __future__ import annotations
@@ -20,9 +19,9 @@ from pathlib import Path
 import polars as pl
 
 from collector.day_upsert import spill, upsert
+from collector.job_rows import instant, jobs_from
 from collector.store import quarantine_part, unreadable
-from contract.billing import METER_COLUMNS
-from contract.semconv import STAGES, Attr, Event, Span, Stage
+from contract.semconv import Attr, Event, Span
 from contract.tables import (
     BACKEND_STATUS,
     BACKEND_STATUS_SCHEMA,
@@ -30,10 +29,8 @@ from contract.tables import (
     CALIBRATIONS,
     CORRELATED,
     DERIVED,
-    JOB_SCHEMA,
     JOBS,
     LOGS,
-    RECORD_OWNER,
     SPANS,
     as_declared,
     parts,
@@ -41,41 +38,7 @@ from contract.tables import (
     read_calibrations,
     read_jobs,
     scan_raw,
-    stage_names,
 )
-
-JOB_SPAN_PREFIX = f"{Span.JOB.value}."
-_US = pl.Datetime("us", "UTC")
-
-ROOT_ATTRIBUTES = {
-    "tenant": Attr.TENANT,
-    "namespace": Attr.NAMESPACE,
-    "priority": Attr.PRIORITY,
-    "workload": Attr.WORKLOAD,
-    "backend": Attr.BACKEND,
-    "control_group": Attr.CONTROL_GROUP,
-    "circuit_hash": Attr.CIRCUIT_HASH,
-    "circuit_family": Attr.CIRCUIT_FAMILY,
-    "qubits": Attr.QUBITS,
-    "shots": Attr.SHOTS,
-    "reserved": Attr.RESERVED,
-    "expected_runtime_seconds": Attr.EXPECTED_RUNTIME,
-    "calibration_id": Attr.CALIBRATION_ID,
-    "calibration_age_seconds": Attr.CALIBRATION_AGE,
-    "outcome": Attr.OUTCOME,
-    "reason": Attr.REASON,
-    "usable": Attr.USABLE,
-    "measured_fidelity": Attr.FIDELITY,
-    "predicted_fidelity": Attr.PREDICTED_FIDELITY,
-    "billed_seconds": Attr.BILLED_SECONDS,
-    "billed_shots": Attr.BILLED_SHOTS,
-    "fidelity_floor": Attr.FIDELITY_FLOOR,
-    "queue_wait_target_seconds": Attr.QUEUE_WAIT_TARGET,
-    "cost_policy": Attr.COST_POLICY,
-    "declared_stages": Attr.STAGES,
-    **{f"root_{column}": attr for column, attr in METER_COLUMNS.items()},
-}
-LOG_FALLBACK = ("tenant", "backend", "outcome", "reason", "usable")
 
 CALIBRATION_ATTRIBUTES = {
     "calibration_id": Attr.CALIBRATION_ID,
@@ -93,109 +56,6 @@ CALIBRATION_ATTRIBUTES = {
 }
 
 
-def _time(column: str) -> pl.Expr:
-    return pl.from_epoch(pl.col(column) // 1000, time_unit="us").dt.replace_time_zone("UTC")
-
-
-def _seconds(start_ns: str, end_ns: str) -> pl.Expr:
-    """Seconds between two instants in ns, multiplied rather than divided: polars divides a short column by a
-    constant exactly but a longer one by multiplying with its reciprocal, so a job rebuilt alone would differ in
-    the last bit from the same job correlated among many."""
-    return (pl.col(end_ns) - pl.col(start_ns)) * 1e-9
-
-
-def jobs_from(spans: pl.LazyFrame, logs: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per provenance ID, from every span and log record of those jobs.
-
-    Where records of one job disagree, the earliest root span (then the lowest span ID) and the closing
-    log record win, whatever order the parts were read in: incremental and rebuilt tables agree.
-    """
-    pid = Attr.PROVENANCE_ID.value
-    stage_name = pl.col("name").str.strip_prefix(JOB_SPAN_PREFIX)
-    job_spans = spans.filter(pl.col("name").str.starts_with(Span.JOB.value)).with_columns(
-        stage=stage_name.replace_strict({s.value: i for i, s in enumerate(STAGES)}, default=None, return_dtype=pl.Int64),
-        stage_bit=stage_name.replace_strict({s.value: 1 << i for i, s in enumerate(STAGES)}, default=None, return_dtype=pl.Int64),
-    )
-    root = (
-        job_spans.filter(pl.col("name") == Span.JOB.value)
-        .with_columns(RECORD_OWNER.alias(Attr.TENANT.value))
-        .sort("start_ns", "span_id")
-        .group_by(pid)
-        .agg(
-            pl.col("start_ns").first().alias("root_start"),
-            pl.col("end_ns").first().alias("root_end"),
-            *[pl.col(attr.value).first().alias(name) for name, attr in ROOT_ATTRIBUTES.items()],
-        )
-    )
-    meter_span = pl.col("stage") == STAGES.index(Stage.METER)
-    stage_columns = [pl.col(attr.value).filter(meter_span).drop_nulls().first().alias(column)
-                     for column, attr in METER_COLUMNS.items()]
-    for i, stage in enumerate(STAGES):
-        mine = pl.col("stage") == i
-        stage_columns += [
-            pl.col("start_ns").filter(mine).min().alias(f"{stage.value}_start"),
-            pl.col("end_ns").filter(mine).max().alias(f"{stage.value}_end"),
-        ]
-    stages = (
-        job_spans.filter(pl.col("stage").is_not_null())
-        .group_by(pid)
-        .agg(
-            *stage_columns,
-            first_ns=pl.col("start_ns").min(),
-            present_mask=pl.col("stage_bit").unique().sum(),
-            span_count=pl.col("span_id").n_unique(),
-        )
-    )
-    finished = pl.col("event_name") == Event.JOB_FINISHED.value
-    from_logs = (
-        logs.filter(pl.col(pid).is_not_null())
-        .with_columns(RECORD_OWNER.alias(Attr.TENANT.value))
-        .sort(finished, "time_ns", "event_name", "body", descending=[True, False, False, False], nulls_last=True)
-        .group_by(pid)
-        .agg(
-            pl.col(Attr.TENANT.value).drop_nulls().first().alias("log_tenant"),
-            pl.col(Attr.BACKEND.value).drop_nulls().first().alias("log_backend"),
-            pl.col(Attr.OUTCOME.value).drop_nulls().first().alias("log_outcome"),
-            pl.col(Attr.REASON.value).drop_nulls().first().alias("log_reason"),
-            pl.col(Attr.USABLE.value).drop_nulls().first().alias("log_usable"),
-            log_records=pl.struct("event_name", "time_ns").n_unique(),
-        )
-    )
-    ids = pl.concat([root.select(pid), stages.select(pid), from_logs.select(pid)]).unique()
-    present = stage_names(pl.col("present_mask").fill_null(0))
-    declared = pl.col("declared_stages")
-    return (
-        ids.join(root, on=pid, how="left")
-        .join(stages, on=pid, how="left")
-        .join(from_logs, on=pid, how="left")
-        .with_columns([pl.coalesce(name, f"log_{name}").alias(name) for name in LOG_FALLBACK])
-        .with_columns([pl.coalesce(column, f"root_{column}").alias(column) for column in METER_COLUMNS])
-        .with_columns(
-            provenance_id=pl.col(pid),
-            present_stages=present,
-            has_root=pl.col("root_start").is_not_null(),
-        )
-        .with_columns(
-            missing_stages=pl.when(declared.is_not_null())
-            .then(declared.list.set_difference(pl.col("present_stages")))
-            .otherwise(pl.lit(None, dtype=pl.List(pl.String))),
-        )
-        .with_columns(
-            complete=pl.col("has_root") & (pl.col("missing_stages").list.len() == 0).fill_null(False),
-            submitted_at=_time("root_start").fill_null(_time("first_ns")),
-            finished_at=_time("root_end"),
-            queue_wait_seconds=_seconds("queue_start", "queue_end"),
-            exec_seconds=_seconds("execute_start", "execute_end"),
-            submit_to_result_seconds=_seconds("root_start", "root_end"),
-            **{f"{s.value}_start": _time(f"{s.value}_start") for s in STAGES},
-            **{f"{s.value}_end": _time(f"{s.value}_end") for s in STAGES},
-        )
-        .with_columns(pl.col("span_count", "log_records").fill_null(0))
-        .pipe(as_declared, JOB_SCHEMA)
-        .sort("submitted_at", "provenance_id", nulls_last=True)
-    )
-
-
 def calibrations_from(spans: pl.LazyFrame) -> pl.LazyFrame:
     """Calibration runs, from platform records only (the collector refuses them from tenants' tokens)."""
     return (
@@ -204,8 +64,8 @@ def calibrations_from(spans: pl.LazyFrame) -> pl.LazyFrame:
         .select(
             calibration_trace_id="trace_id",
             **{name: pl.col(attr.value) for name, attr in CALIBRATION_ATTRIBUTES.items()},
-            started_at=_time("start_ns"),
-            ended_at=_time("end_ns"),
+            started_at=instant("start_ns"),
+            ended_at=instant("end_ns"),
         )
         .unique(subset=["calibration_trace_id"], keep="first", maintain_order=True)
         .sort("ended_at", "calibration_trace_id")
@@ -220,7 +80,7 @@ def backend_status_from(logs: pl.LazyFrame) -> pl.LazyFrame:
     return (
         logs.filter(pl.col("event_name") == Event.BACKEND_STATUS.value, pl.col("ingest_tenant").is_null(),
                     backend.is_not_null(), up.is_not_null())
-        .select(status_key=pl.format("{}@{}@{}", backend, "time_ns", up), backend=backend, at=_time("time_ns"), up=up)
+        .select(status_key=pl.format("{}@{}@{}", backend, "time_ns", up), backend=backend, at=instant("time_ns"), up=up)
         .sort("status_key")
         .unique(subset=["status_key"], keep="first", maintain_order=True)
         .pipe(as_declared, BACKEND_STATUS_SCHEMA)
