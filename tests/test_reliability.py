@@ -19,6 +19,7 @@ import time
 
 import polars as pl
 import psutil
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -78,6 +79,29 @@ def test_corrupt_parquet_parts_are_quarantined_and_the_rest_correlated(run, tmp_
     assert read_jobs(store).collect().height == result.jobs_total > 0
     again = correlate(store)
     assert again.new_parts == 0 and again.quarantined == {}
+
+
+def test_a_part_whose_damage_still_decodes_is_quarantined_before_anything_is_written(run, tmp_path):
+    """A part whose damage polars reads without complaint (one value's bytes changed in an uncompressed page, so
+    only its page CRC tells) is still quarantined, and none of its wrong values reach the jobs table."""
+    store, clean = tmp_path / "data" / "store", tmp_path / "clean" / "store"
+    write_bulk(run, store)
+    write_bulk(run_of(TEST_SCENARIOS / "telemetry.yaml", seed=2), store)
+    damaged = sorted((store / SPANS).glob("day=*/*seed2.parquet"))[0]
+    pq.write_table(pq.read_table(damaged), damaged, compression="none", write_page_checksum=True)
+    shutil.copytree(store, clean)
+    (clean / damaged.relative_to(store)).unlink()
+    data = bytearray(damaged.read_bytes())
+    at = data.index(b"qtenancy.job.execute")
+    data[at + len(b"qtenancy.job.")] = ord("X")
+    damaged.write_bytes(bytes(data))
+    assert pl.read_parquet(damaged)["name"].str.starts_with("qtenancy.job.Xxecute").any()
+
+    result = correlate(store)
+    assert list(result.quarantined) == [str(damaged.relative_to(store))]
+    assert "checksum" in result.quarantined[str(damaged.relative_to(store))].lower()
+    correlate(clean)
+    assert read_jobs(store).collect().equals(read_jobs(clean).collect())
 
 
 def _limited_serve(data, http_port, grpc_port, file_bytes):
