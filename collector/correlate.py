@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -21,6 +21,7 @@ import polars as pl
 from collector.day_upsert import spill, upsert
 from collector.job_rows import instant, jobs_from
 from collector.store import quarantine_part, unreadable
+from common.parallel import run_all
 from contract.semconv import Attr, Event, Span
 from contract.tables import (
     BACKEND_STATUS,
@@ -169,9 +170,7 @@ def _jobs_in_shares(store: Path, span_files: list[Path], log_files: list[Path], 
         mine = pl.col(pid).hash(seed=0) % count == i
         spill(jobs_from(spans.filter(mine), logs.filter(mine)).collect(engine="in-memory"), to, name, "submitted_at")
 
-    with ThreadPoolExecutor(CONCURRENT_SLICES) as pool:
-        for done in [pool.submit(correlate_slice, *work) for work in slices]:
-            done.result()
+    run_all([partial(correlate_slice, *work) for work in slices], CONCURRENT_SLICES)
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,13 @@ are in memory at once, only a slice's, and the part comes out sorted by time the
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 
 import polars as pl
 
+from common.parallel import run_all
 from contract.tables import ROW_GROUP_ROWS, verified_row_groups, write_row_groups
 
 CONCURRENT_DAYS = 2
@@ -58,9 +59,7 @@ def upsert(table: Path, key: str, time_column: str, spilled: Path, existing: pl.
                 _write_run(rows.join(keys, on=key, how="anti"), runs / f"kept-{i}.parquet")
         _merge(sorted(runs.glob("*.parquet")), part, schema, time_column, key)
 
-    with ThreadPoolExecutor(CONCURRENT_DAYS) as pool:
-        for done in [pool.submit(rewrite, day) for day in sorted(days)]:
-            done.result()
+    run_all([partial(rewrite, day) for day in sorted(days)], CONCURRENT_DAYS)
     return keys.height
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 import pyarrow.parquet as pq
+import pytest
 
 import collector.correlate as correlation
 import collector.day_upsert as day_upsert
@@ -65,3 +66,29 @@ def test_a_job_whose_records_sit_in_two_days_is_correlated_whole_when_each_day_i
     assert correlate(shared).jobs_total == run.jobs.height
     assert read_jobs(shared).collect().equals(read_jobs(whole).collect())
     assert not (shared / correlation.SPILL).exists()
+
+
+def test_a_slice_that_fails_stops_the_slices_not_started_and_writes_no_table(tmp_path, monkeypatch):
+    """The disk fills while the second slice's jobs are spilled. The correlation fails with that error without
+    starting the slices still queued, leaves no spill and writes no table; once the disk has room again, the next
+    run correlates every job."""
+    run = run_of(TEST_SCENARIOS / "telemetry.yaml")
+    store = tmp_path / "store"
+    written = write_bulk(run, store)
+    monkeypatch.setattr(correlation, "BUCKET_SPANS", written["spans"] // 7)
+    slices = sum(share.slices for share in correlation._shares(parts(store, SPANS), parts(store, LOGS)))
+    spilled = []
+
+    def full_disk(frame, to, part, time_column):
+        spilled.append(part)
+        if len(spilled) == 2:
+            raise OSError(28, "No space left on device")
+        day_upsert.spill(frame, to, part, time_column)
+
+    monkeypatch.setattr(correlation, "spill", full_disk)
+    with pytest.raises(OSError, match="No space left on device"):
+        correlate(store)
+    assert slices >= 7 and len(spilled) < slices
+    assert not (store / correlation.SPILL).exists() and not (store / JOBS).exists()
+    monkeypatch.setattr(correlation, "spill", day_upsert.spill)
+    assert correlate(store).jobs_total == run.jobs.height
