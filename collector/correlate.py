@@ -111,6 +111,11 @@ class _Share:
     slices: int
 
 
+def _slices_for(spans: int) -> int:
+    """How many slices ``spans`` spans are correlated in, each within ``BUCKET_SPANS``."""
+    return max(1, -(-spans // BUCKET_SPANS))
+
+
 def _rows(files: list[Path]) -> int:
     return pl.scan_parquet(files, hive_partitioning=False).select(pl.len()).collect().item() if files else 0
 
@@ -130,7 +135,7 @@ def _shares(span_files: list[Path], log_files: list[Path]) -> list[_Share]:
             grouped.append(([], [], 0))
         spans, logs, held = grouped[-1]
         grouped[-1] = (spans + day_spans, logs + day_logs, held + rows)
-    return [_Share(spans, logs, max(1, -(-held // BUCKET_SPANS))) for spans, logs, held in grouped]
+    return [_Share(spans, logs, _slices_for(held)) for spans, logs, held in grouped]
 
 
 def _jobs_in_shares(store: Path, span_files: list[Path], log_files: list[Path], to: Path,
@@ -163,7 +168,7 @@ def _jobs_in_shares(store: Path, span_files: list[Path], log_files: list[Path], 
               for k, share in enumerate(shares) for i in range(share.slices)]
     if not spread.is_empty():
         spans, logs = scan(SPANS, span_files).filter(spread_job), scan(LOGS, log_files).filter(spread_job)
-        count = max(1, -(-spans.select(pl.len()).collect().item() // BUCKET_SPANS))
+        count = _slices_for(spans.select(pl.len()).collect().item())
         slices += [(spans, logs, f"spread-{i}", count, i) for i in range(count)]
 
     def correlate_slice(spans: pl.LazyFrame, logs: pl.LazyFrame, name: str, count: int, i: int) -> None:
